@@ -1,0 +1,165 @@
+"""Chain: what each address sends, judged as a path to a trusted root (guide S7, S9)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509.verification import Store
+
+from exporter.certinfo import describe, is_self_signed, key_family
+from exporter.checks._chain import ServedShape, Verdict, complete_via_aia, parse_issuer_document, served_shape, verify
+from exporter.config import Target
+from exporter.context import DependencyError, ProbeContext
+from exporter.models import CheckOutcome, Finding
+from exporter.net.http import fetch
+from exporter.net.tls import ConnectStatus
+
+AIA_TTL_SECONDS = 3600.0
+AIA_FAILURE_TTL_SECONDS = 300.0
+AIA_MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AddressChain:
+    address: str
+    served: int  # how many certificates the server sent
+    trusted: bool
+    chain_not_after: float | None  # earliest notAfter on the built path, anchor excluded
+    path: tuple[str, ...]  # subjects, leaf first
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    addresses: tuple[AddressChain, ...]
+
+
+async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+    addresses = await ctx.addresses()
+    sni = ctx.default_sni()
+    handshakes = await asyncio.gather(*(ctx.handshake(a, sni) for a in addresses))
+    served = [h for h in handshakes if h.status is ConnectStatus.OK and h.chain_der]
+    if not served:
+        raise DependencyError("no address completed a TLS handshake; see the reachability check")
+    store = _store(ctx)
+    findings: list[Finding] = []
+    results: list[AddressChain] = []
+    for hs in served:
+        chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der]
+        address_findings, result = await _judge(chain, hs.address, target, ctx, store)
+        findings += address_findings
+        results.append(result)
+    return CheckOutcome(tuple(findings), ChainResult(tuple(results)))
+
+
+def _store(ctx: ProbeContext) -> Store:
+    store = getattr(ctx.resources, "_chain_store", None)
+    if store is None:
+        store = Store(ctx.resources.roots)
+        ctx.resources._chain_store = store  # type: ignore[attr-defined]  # built once per config
+    return store
+
+
+async def _judge(
+    chain: list[x509.Certificate], address: str, target: Target, ctx: ProbeContext, store: Store
+) -> tuple[list[Finding], AddressChain]:
+    now = ctx.now()
+    leaf = chain[0]
+    shape = served_shape(chain)
+    findings = _shape_findings(chain, shape, address)
+    expired = [chain[i] for i in shape.path[1:] if not is_self_signed(chain[i]) and chain[i].not_valid_after_utc < now]
+    for cert in expired:
+        findings.append(
+            Finding("chain_cert_expired",
+                    f"intermediate {describe(cert)} expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC", address)
+        )
+    # Judge trust at a moment the leaf is valid, so an expired leaf is reported as expired, not untrusted.
+    at = min(max(now, leaf.not_valid_before_utc + dt.timedelta(seconds=1)),
+             leaf.not_valid_after_utc - dt.timedelta(seconds=1))
+    verdict = verify(leaf, chain[1:], store, at, target.host)
+    fetched_note = ""
+    if not verdict.trusted and not _is_validity_error(verdict):
+        top = chain[shape.path[-1]]
+        completion = await complete_via_aia(top, lambda url: _fetch_issuer(ctx, url), ctx.limits.max_aia_fetches)
+        if completion.fetched:
+            completed = verify(leaf, chain[1:] + [c for c, _ in completion.fetched], store, at, target.host)
+            if completed.trusted:
+                findings.append(_incomplete_finding(chain, completion.fetched, address))
+                verdict = completed
+            else:
+                fetched_note = f"; even with {len(completion.fetched)} issuer(s) fetched via AIA: {completed.error}"
+        if completion.errors:
+            fetched_note += "; AIA: " + "; ".join(completion.errors)
+    if not verdict.trusted and not (expired and _is_validity_error(verdict)):
+        findings.append(Finding("cert_untrusted", _untrusted_detail(chain, shape, verdict) + fetched_note, address))
+    path = verdict.path or tuple(chain[i] for i in shape.path)
+    non_anchor = [c for c in path[:-1]] if verdict.trusted else [c for c in path if not is_self_signed(c)]
+    chain_not_after = min((c.not_valid_after_utc.timestamp() for c in non_anchor), default=None)
+    result = AddressChain(address, len(chain), verdict.trusted, chain_not_after, tuple(describe(c) for c in path))
+    return findings, result
+
+
+def _shape_findings(chain: list[x509.Certificate], shape: ServedShape, address: str) -> list[Finding]:
+    findings = []
+    if shape.wrong_order:
+        sent = ", ".join(describe(c) for c in chain)
+        findings.append(Finding("chain_wrong_order", f"sent in this order: {sent}; each certificate must be "
+                                "followed by its issuer", address))
+    if shape.root_index is not None:
+        findings.append(Finding("chain_contains_root",
+                                f"the server also sends the self-signed {describe(chain[shape.root_index])}", address))
+    if shape.extra:
+        extra = ", ".join(f"#{i + 1} {describe(chain[i])}" for i in shape.extra)
+        findings.append(Finding("chain_extra_certs", f"certificates not on the path: {extra}", address))
+    return findings
+
+
+def _incomplete_finding(
+    chain: list[x509.Certificate], fetched: tuple[tuple[x509.Certificate, str], ...], address: str
+) -> Finding:
+    missing = [c for c, _ in fetched if not is_self_signed(c)] or [fetched[0][0]]
+    parts = [f"{describe(c)} ({key_family(c)}) from {url}" for c, url in fetched if c in missing]
+    detail = (f"server sends {len(chain)} certificate{'s' if len(chain) != 1 else ''}; missing issuer "
+              + "; ".join(parts))
+    data = {"missing": [{"subject": c.subject.rfc4514_string(), "key_type": key_family(c), "url": url}
+                        for c, url in fetched if c in missing]}
+    return Finding("chain_incomplete", detail, address, data)
+
+
+def _is_validity_error(verdict: Verdict) -> bool:
+    return bool(verdict.error) and "validation time" in (verdict.error or "")
+
+
+def _untrusted_detail(chain: list[x509.Certificate], shape: ServedShape, verdict: Verdict) -> str:
+    top = chain[shape.path[-1]]
+    if len(shape.path) == 1 and is_self_signed(top):
+        reason = f"{describe(top)} is self-signed"
+    elif is_self_signed(top):
+        reason = f"the chain ends at {describe(top)}, which is not a trusted root"
+    else:
+        reason = f"no trusted root found for issuer {top.issuer.rfc4514_string()}"
+    return f"{reason} ({verdict.error})"
+
+
+async def _fetch_issuer(ctx: ProbeContext, url: str) -> list[x509.Certificate]:
+    cache = ctx.resources.aia_cache
+    cached = cache.get(url)
+    if cached is not None:
+        if isinstance(cached, str):
+            raise OSError(cached)
+        return cached
+    try:
+        response = await fetch(ctx.resources.session, url, timeout=min(5.0, ctx.target.timeout / 2),
+                               max_bytes=AIA_MAX_BYTES, allow_redirects=True)
+        if response.status != 200:
+            raise OSError(f"HTTP {response.status}")
+        certs = parse_issuer_document(response.body)
+        if not certs:
+            raise OSError("not a certificate (DER, PKCS#7 or PEM)")
+    except Exception as exc:
+        cache.put(url, str(exc) or type(exc).__name__, AIA_FAILURE_TTL_SECONDS)
+        raise
+    cache.put(url, certs, AIA_TTL_SECONDS)
+    return certs

@@ -1,0 +1,71 @@
+"""TLS: the leaf each address serves: validity, host name, lifetime policy, crypto, no-SNI default."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from exporter.certinfo import CertSummary, describe, policy_findings, san_names, summarize, validity_findings
+from exporter.checks._names import covers
+from exporter.config import Target
+from exporter.context import DependencyError, ProbeContext
+from exporter.models import CheckOutcome, Finding
+from exporter.net.tls import ConnectStatus, Handshake
+
+
+@dataclass(frozen=True)
+class AddressTls:
+    address: str
+    version: str | None
+    cipher: str | None
+    leaf: CertSummary
+    no_sni_subject: str | None  # what a client without SNI gets; None if not probed or failed
+
+
+@dataclass(frozen=True)
+class TlsResult:
+    addresses: tuple[AddressTls, ...]
+
+
+async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+    addresses = await ctx.addresses()
+    sni = ctx.default_sni()
+    handshakes = await asyncio.gather(*(ctx.handshake(a, sni) for a in addresses))
+    served = [h for h in handshakes if h.status is ConnectStatus.OK and h.chain_der]
+    if not served:
+        raise DependencyError("no address completed a TLS handshake; see the reachability check")
+    now = ctx.now()
+    findings: list[Finding] = []
+    per_address: list[AddressTls] = []
+    for hs in served:
+        leaf = x509.load_der_x509_certificate(hs.chain_der[0])
+        findings += validity_findings(leaf, now, target.expiry_warning_days, hs.address)
+        findings += policy_findings(leaf, hs.address)
+        if not covers(leaf, target.host):
+            names = ", ".join(san_names(leaf)) or "no subjectAltName at all"
+            findings.append(
+                Finding("cert_hostname_mismatch", f"{describe(leaf)} covers {names}, not {target.host}", hs.address)
+            )
+        no_sni_subject = None
+        if sni is not None:
+            default = await ctx.handshake(hs.address, None)
+            no_sni_subject, finding = _judge_default(default, target.host)
+            if finding:
+                findings.append(finding)
+        per_address.append(AddressTls(hs.address, hs.version, hs.cipher, summarize(leaf), no_sni_subject))
+    return CheckOutcome(tuple(findings), TlsResult(tuple(per_address)))
+
+
+def _judge_default(hs: Handshake, host: str) -> tuple[str | None, Finding | None]:
+    """What a client sending no SNI gets (guide S8: IIS bindings without a host name)."""
+    if hs.status is not ConnectStatus.OK or not hs.chain_der:
+        detail = f"a client that sends no SNI cannot connect: {hs.error}"
+        return None, Finding("sni_default_cert_mismatch", detail, hs.address)
+    leaf = x509.load_der_x509_certificate(hs.chain_der[0])
+    if covers(leaf, host):
+        return leaf.subject.rfc4514_string(), None
+    names = ", ".join(san_names(leaf)) or "no subjectAltName"
+    detail = f"without SNI the server presents {describe(leaf)} ({names}), which does not cover {host}"
+    return leaf.subject.rfc4514_string(), Finding("sni_default_cert_mismatch", detail, hs.address)

@@ -1,0 +1,323 @@
+"""Configuration: pydantic models with unknown keys rejected, loaded and validated at start.
+
+Errors are reported with the file, the line (where YAML tells us) and the key path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CHECK_NAMES = ("dns", "reachability", "tls", "chain")
+DEFAULT_CHECKS = CHECK_NAMES
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+\s*$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*\.?$")
+
+
+def parse_duration(value: Any) -> float:
+    """'30s', '5m', '1h30m', '250ms' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and _DURATION.match(value):
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
+    else:
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _check_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"expected an IPv4 or IPv6 address, got {value!r}") from None
+
+
+def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
+    """'1.2.3.4', '1.2.3.4:5353', '[::1]:53', '::1' -> (ip, port)."""
+    text = value.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"expected [IPv6]:port, got {value!r}")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        if not port_text.isdigit():
+            raise ValueError(f"expected IP[:PORT], got {value!r}")
+        port = int(port_text)
+    host = _check_address(host)
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be 1-65535, got {port}")
+    return host, port
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResolverConfig(_Model):
+    """Recursive resolvers the checks use; empty means the system's (/etc/resolv.conf)."""
+
+    nameservers: tuple[str, ...] = ()
+    timeout: Duration = 3.0
+
+    @field_validator("nameservers")
+    @classmethod
+    def _valid_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            parse_hostport(item, 53)
+        return value
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [parse_hostport(n, 53) for n in self.nameservers]
+
+
+class TrustConfig(_Model):
+    """Roots that count as trusted: Mozilla's (certifi) and/or your own CA files."""
+
+    use_system: bool = True
+    ca_files: tuple[str, ...] = ()
+
+    @field_validator("ca_files")
+    @classmethod
+    def _files_exist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not Path(path).is_file():
+                raise ValueError(f"CA file {path!r} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _some_roots(self) -> TrustConfig:
+        if not self.use_system and not self.ca_files:
+            raise ValueError("use_system is false and no ca_files are given: nothing would be trusted")
+        return self
+
+
+class LimitsConfig(_Model):
+    max_concurrent_probes: int = Field(default=32, ge=1, le=10000)
+    max_concurrent_per_host: int = Field(default=2, ge=1, le=100)
+    # Caps on what one probe may read, so a hostile target cannot exhaust memory.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_aia_fetches: int = Field(default=4, ge=0, le=16)
+
+
+class CheckSettings(_Model):
+    """Settings a target may override; unset fields fall back to `defaults`."""
+
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    expiry_warning_days: float | None = Field(default=None, gt=0)
+    checks: tuple[str, ...] | None = None
+    ca_identifiers: tuple[str, ...] | None = None
+    jitter: Duration | None = None
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return value
+        unknown = [c for c in value if c not in CHECK_NAMES]
+        if unknown:
+            raise ValueError(f"unknown check(s) {unknown}; known checks: {', '.join(CHECK_NAMES)}")
+        return tuple(dict.fromkeys(value))
+
+
+class Defaults(CheckSettings):
+    interval: Duration = 300.0
+    timeout: Duration = 10.0
+    port: int = Field(default=443, ge=1, le=65535)
+    expiry_warning_days: float = Field(default=21.0, gt=0)
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    ca_identifiers: tuple[str, ...] = ()
+    jitter: Duration | None = None  # default: 10% of the interval
+
+
+class TargetConfig(CheckSettings):
+    host: str
+    name: str | None = None  # the `target` label; default host, or host:port off 443
+    expected_addresses: tuple[str, ...] = ()
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        host = value.strip().lower().rstrip(".")
+        try:
+            return str(ipaddress.ip_address(host.strip("[]")))
+        except ValueError:
+            pass
+        if not _HOSTNAME.match(host):
+            raise ValueError(f"expected a DNS name or IP address, got {value!r}")
+        return host
+
+    @field_validator("expected_addresses")
+    @classmethod
+    def _valid_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_address(v) for v in value)
+
+
+class Config(_Model):
+    defaults: Defaults = Defaults()
+    resolver: ResolverConfig = ResolverConfig()
+    trust: TrustConfig = TrustConfig()
+    limits: LimitsConfig = LimitsConfig()
+    targets: tuple[TargetConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for target in self.resolved_targets():
+            if target.name in seen:
+                raise ValueError(f"two targets share the name {target.name!r}; set a distinct `name`")
+            seen.add(target.name)
+        return self
+
+    def resolved_targets(self) -> list[Target]:
+        return [resolve_target(t, self.defaults) for t in self.targets]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target with every default applied: what the checks receive."""
+
+    name: str
+    host: str
+    port: int
+    interval: float
+    timeout: float
+    jitter: float
+    expiry_warning_days: float
+    checks: tuple[str, ...]
+    expected_addresses: tuple[str, ...] = ()
+    ca_identifiers: tuple[str, ...] = ()
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+
+def resolve_target(t: TargetConfig, d: Defaults) -> Target:
+    def pick(name: str) -> Any:
+        value = getattr(t, name)
+        return getattr(d, name) if value is None else value
+
+    port = pick("port")
+    interval = pick("interval")
+    jitter = pick("jitter")
+    return Target(
+        name=t.name or (t.host if port == 443 else f"{t.host}:{port}"),
+        host=t.host,
+        port=port,
+        interval=interval,
+        timeout=pick("timeout"),
+        jitter=interval * 0.1 if jitter is None else jitter,
+        expiry_warning_days=pick("expiry_warning_days"),
+        checks=pick("checks"),
+        expected_addresses=t.expected_addresses,
+        ca_identifiers=pick("ca_identifiers"),
+    )
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `errors` lists every problem, one line each."""
+
+    def __init__(self, path: str, errors: list[str]) -> None:
+        self.path = path
+        self.errors = errors
+        super().__init__(f"{path}: " + "; ".join(errors))
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader that remembers the line of every mapping key, for error messages."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    lines = {}
+    for key_node, _ in node.value:
+        lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
+    loader.key_lines[id(mapping)] = (mapping, lines)  # type: ignore[attr-defined]
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_of(loc: tuple[Any, ...], data: Any, key_lines: dict[int, tuple[Any, dict[Any, int]]]) -> int | None:
+    """Walk the error location through the loaded data and return the deepest known line."""
+    line = None
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            entry = key_lines.get(id(node))
+            if entry and part in entry[1]:
+                line = entry[1][part]
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def parse_config(text: str, path: str = "<config>") -> Config:
+    loader = _LineLoader(text)
+    loader.key_lines = {}  # type: ignore[attr-defined]
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"{path}: not valid YAML: {exc}"]) from None
+    finally:
+        key_lines = loader.key_lines  # type: ignore[attr-defined]
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, [f"{path}: expected a mapping at the top level, got {type(data).__name__}"])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            line = _line_of(loc, data, key_lines)
+            where = f"{path}:{line}" if line else path
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (not allowed here)"
+            errors.append(f"{where}: {key}: {message}")
+        raise ConfigError(path, errors) from None
+
+
+def load_config(path: str | Path) -> Config:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"{path}: not UTF-8 text: {exc}"]) from None
+    return parse_config(text, str(path))

@@ -1,0 +1,140 @@
+"""What a check gets besides its target: shared resources and per-run memoised work.
+
+`Resources` lives as long as a config (resolver, trust roots, HTTP session, AIA
+cache). `ProbeContext` lives for one run of one target and memoises the DNS
+answer and each handshake, so the dns, reachability, tls and chain checks share
+one resolution and one captured chain per address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import certifi
+from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
+
+from exporter.config import Config, Target
+from exporter.net.dns import Resolution, make_resolver, resolve_addresses
+from exporter.net.http import make_session
+from exporter.net.tls import Handshake, handshake
+
+T = TypeVar("T")
+
+
+class DependencyError(Exception):
+    """An earlier step gave this check nothing to judge (e.g. the name did not resolve)."""
+
+
+def load_roots(use_system: bool, ca_files: tuple[str, ...]) -> list[x509.Certificate]:
+    roots: list[x509.Certificate] = []
+    if use_system:
+        with warnings.catch_warnings():
+            # One Mozilla root has a negative serial; cryptography warns but loads it.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            roots += x509.load_pem_x509_certificates(Path(certifi.where()).read_bytes())
+    for path in ca_files:
+        roots += x509.load_pem_x509_certificates(Path(path).read_bytes())
+    return roots
+
+
+class TTLCache:
+    """A small LRU with per-entry expiry; bounded so hostile URLs cannot grow it."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, key: str) -> Any | None:
+        item = self._data.get(key)
+        if item is None or item[0] < time.monotonic():
+            self._data.pop(key, None)
+            return None
+        self._data.move_to_end(key)
+        return item[1]
+
+    def put(self, key: str, value: Any, ttl: float) -> None:
+        self._data[key] = (time.monotonic() + ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+
+class Resources:
+    """Long-lived, shared by all targets under one config."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.resolver = make_resolver(config.resolver.endpoints(), config.resolver.timeout)
+        self.roots = load_roots(config.trust.use_system, config.trust.ca_files)
+        self.aia_cache = TTLCache()
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily: aiohttp sessions must be made inside the running loop.
+        if self._session is None or self._session.closed:
+            self._session = make_session(self.resolver)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class ProbeContext:
+    """One run of one target: memoises resolution and handshakes across checks."""
+
+    def __init__(self, target: Target, resources: Resources, now: Callable[[], dt.datetime] | None = None) -> None:
+        self.target = target
+        self.resources = resources
+        self._now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._memo: dict[Any, asyncio.Future[Any]] = {}
+
+    @property
+    def limits(self):  # type: ignore[no-untyped-def]
+        return self.resources.config.limits
+
+    def now(self) -> dt.datetime:
+        return self._now()
+
+    async def _memoised(self, key: Any, make: Callable[[], Awaitable[T]]) -> T:
+        """Run `make` once per key per run; concurrent callers share the same result."""
+        future = self._memo.get(key)
+        if future is None:
+            future = asyncio.ensure_future(make())
+            self._memo[key] = future
+        return await asyncio.shield(future)
+
+    async def resolution(self) -> Resolution:
+        return await self._memoised(("dns",), lambda: resolve_addresses(self.resources.resolver, self.target.host))
+
+    async def addresses(self) -> tuple[str, ...]:
+        """The addresses to probe, or DependencyError when the name does not resolve."""
+        resolution = await self.resolution()
+        if not resolution.addresses:
+            raise DependencyError(f"{self.target.host} did not resolve: {resolution.failure_reason()}")
+        return resolution.addresses
+
+    def default_sni(self) -> str | None:
+        return None if self.target.is_ip else self.target.host
+
+    async def handshake(self, address: str, sni: str | None) -> Handshake:
+        timeout = self.target.timeout
+        return await self._memoised(
+            ("tls", address, sni),
+            lambda: handshake(address, self.target.port, sni, connect_timeout=timeout * 0.4,
+                              handshake_timeout=timeout * 0.4),
+        )
+
+    def cancel_pending(self) -> None:
+        for future in self._memo.values():
+            future.cancel()

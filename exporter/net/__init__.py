@@ -1,0 +1,1 @@
+"""Low-level network helpers shared by checks: DNS, TLS capture, bounded HTTP."""

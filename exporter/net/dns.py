@@ -1,0 +1,97 @@
+"""DNS resolution through the configured resolvers (dnspython), with typed outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+
+
+@dataclass(frozen=True)
+class FamilyAnswer:
+    """The answer for one record type: addresses, or why there are none."""
+
+    rdtype: str  # "A" or "AAAA"
+    addresses: tuple[str, ...] = ()
+    error: str | None = None  # "nxdomain", "servfail", "timeout", "no_answer", "error"
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    host: str
+    a: FamilyAnswer
+    aaaa: FamilyAnswer
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self.a.addresses + self.aaaa.addresses
+
+    def failure_reason(self) -> str:
+        """Why nothing resolved, in words, worst reason first."""
+        errors = {f.error for f in (self.a, self.aaaa)}
+        for reason in ("nxdomain", "servfail", "timeout", "error"):
+            if reason in errors:
+                message = next(f.message for f in (self.a, self.aaaa) if f.error == reason)
+                return message or reason
+        return "no A or AAAA records"
+
+
+def make_resolver(nameservers: list[tuple[str, int]], timeout: float) -> dns.asyncresolver.Resolver:
+    """A resolver on the given servers, or the system's when the list is empty."""
+    if nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers]
+    else:
+        resolver = dns.asyncresolver.Resolver()
+    resolver.lifetime = timeout
+    resolver.timeout = min(timeout, 2.0)
+    resolver.cache = None  # each probe must see the current data
+    return resolver
+
+
+async def _resolve_family(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str) -> FamilyAnswer:
+    try:
+        answer = await resolver.resolve(host, rdtype, search=False)
+    except dns.resolver.NXDOMAIN:
+        return FamilyAnswer(rdtype, error="nxdomain", message=f"{host} does not exist (NXDOMAIN)")
+    except dns.resolver.NoAnswer:
+        return FamilyAnswer(rdtype, error="no_answer", message=f"no {rdtype} record")
+    except dns.resolver.NoNameservers as exc:
+        return FamilyAnswer(rdtype, error="servfail", message=f"resolvers failed for {host}: {_short(exc)}")
+    except dns.exception.Timeout:
+        return FamilyAnswer(rdtype, error="timeout", message=f"DNS query for {host} {rdtype} timed out")
+    except dns.exception.DNSException as exc:
+        return FamilyAnswer(rdtype, error="error", message=f"DNS error for {host} {rdtype}: {_short(exc)}")
+    addresses = tuple(sorted({r.address for r in answer}, key=_address_key))
+    return FamilyAnswer(rdtype, addresses=addresses)
+
+
+async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> Resolution:
+    """A and AAAA in parallel; an IP literal resolves to itself."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        a, aaaa = await asyncio.gather(
+            _resolve_family(resolver, host, "A"), _resolve_family(resolver, host, "AAAA")
+        )
+        return Resolution(host, a, aaaa)
+    if ip.version == 4:
+        return Resolution(host, FamilyAnswer("A", (str(ip),)), FamilyAnswer("AAAA"))
+    return Resolution(host, FamilyAnswer("A"), FamilyAnswer("AAAA", (str(ip),)))
+
+
+def _address_key(address: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
+
+
+def _short(exc: Exception, limit: int = 200) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

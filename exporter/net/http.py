@@ -1,0 +1,65 @@
+"""A bounded HTTP client: resolves names through the probe's resolver, caps body size."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import dns.asyncresolver
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from exporter.net.dns import resolve_addresses
+
+USER_AGENT = "ssl-fault-exporter (+https://github.com/ssl-fault-exporter)"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ProbeResolver(AbstractResolver):
+    """aiohttp resolver backed by the configured DNS servers, so HTTP sees what the checks see."""
+
+    def __init__(self, resolver: dns.asyncresolver.Resolver) -> None:
+        self._resolver = resolver
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        resolution = await resolve_addresses(self._resolver, host)
+        if not resolution.addresses:
+            raise OSError(f"cannot resolve {host}: {resolution.failure_reason()}")
+        return [
+            ResolveResult(hostname=host, host=address, port=port,
+                          family=socket.AF_INET6 if ":" in address else socket.AF_INET, proto=0, flags=0)
+            for address in resolution.addresses
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def make_session(resolver: dns.asyncresolver.Resolver, limit: int = 64) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(resolver=ProbeResolver(resolver), limit=limit, force_close=True, ssl=False)
+    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False)
+
+
+async def fetch(
+    session: aiohttp.ClientSession, url: str, *, timeout: float, max_bytes: int, method: str = "GET",
+    allow_redirects: bool = False, **kwargs: Any,
+) -> Fetched:
+    """One request, no redirects followed by default, body read up to max_bytes (else BodyTooLarge)."""
+    client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout, sock_read=timeout)
+    async with session.request(method, url, timeout=client_timeout, allow_redirects=allow_redirects, **kwargs) as resp:
+        body = await resp.content.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise BodyTooLarge(f"{url}: body larger than {max_bytes} bytes")
+        return Fetched(url=str(resp.url), status=resp.status, headers=dict(resp.headers), body=body)

@@ -1,0 +1,136 @@
+"""Capture what a server sends in a TLS handshake, without trusting it.
+
+TCP connect and TLS handshake are separate steps so a failure can be named:
+refused, timed out, or handshake failed. Verification is off on purpose: the
+chain is judged later with cryptography.x509.verification, so expired and
+untrusted certificates are still captured and exported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+_ENCODING_DER = getattr(ssl, "_ssl").ENCODING_DER  # not re-exported by ssl in 3.11
+
+
+class ConnectStatus(enum.StrEnum):
+    OK = "ok"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    HANDSHAKE_FAILED = "handshake_failed"
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """The outcome of one connection attempt to one address with one SNI."""
+
+    address: str
+    port: int
+    sni: str | None
+    status: ConnectStatus
+    chain_der: tuple[bytes, ...] = ()  # exactly as sent, leaf first
+    version: str | None = None
+    cipher: str | None = None
+    error: str | None = None
+    connect_seconds: float = 0.0
+    handshake_seconds: float = 0.0
+
+
+def capture_context() -> ssl.SSLContext:
+    """A client context that accepts any certificate so broken chains can be captured."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    # Accept weak server keys so they can be reported as weak instead of "handshake failed".
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def _served_chain(ssl_object: ssl.SSLObject) -> tuple[bytes, ...]:
+    getter = getattr(ssl_object, "get_unverified_chain", None)  # public from 3.13
+    if getter is None:
+        getter = ssl_object._sslobj.get_unverified_chain  # type: ignore[attr-defined]
+    chain = getter() or []
+    return tuple(c.public_bytes(_ENCODING_DER) if not isinstance(c, bytes) else c for c in chain)
+
+
+async def _connect(address: str, port: int, timeout: float) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (address, port)), timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def handshake(
+    address: str,
+    port: int,
+    sni: str | None,
+    connect_timeout: float,
+    handshake_timeout: float,
+    context: ssl.SSLContext | None = None,
+) -> Handshake:
+    """Connect to address:port, handshake with `sni` (None: send no SNI), return what was seen."""
+    start = time.monotonic()
+    try:
+        sock = await _connect(address, port, connect_timeout)
+    except TimeoutError:
+        return Handshake(address, port, sni, ConnectStatus.TIMEOUT,
+                         error=f"no answer to TCP connect within {connect_timeout:g}s (packets dropped?)",
+                         connect_seconds=time.monotonic() - start)
+    except ConnectionRefusedError:
+        return Handshake(address, port, sni, ConnectStatus.REFUSED, error="connection refused (nothing listening)",
+                         connect_seconds=time.monotonic() - start)
+    except OSError as exc:
+        status = ConnectStatus.REFUSED if exc.errno == errno.ECONNRESET else ConnectStatus.UNREACHABLE
+        return Handshake(address, port, sni, status, error=f"connect failed: {exc.strerror or exc}",
+                         connect_seconds=time.monotonic() - start)
+    connected = time.monotonic()
+    writer = None
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                sock=sock,
+                ssl=context or capture_context(),
+                server_hostname=sni or "",
+                ssl_handshake_timeout=handshake_timeout,
+            ),
+            handshake_timeout + 0.5,
+        )
+        ssl_object = writer.get_extra_info("ssl_object")
+        cipher = ssl_object.cipher()
+        return Handshake(
+            address, port, sni, ConnectStatus.OK,
+            chain_der=_served_chain(ssl_object),
+            version=ssl_object.version(),
+            cipher=cipher[0] if cipher else None,
+            connect_seconds=connected - start,
+            handshake_seconds=time.monotonic() - connected,
+        )
+    except (TimeoutError, asyncio.TimeoutError):
+        error = f"TLS handshake did not complete within {handshake_timeout:g}s"
+    except ssl.SSLError as exc:
+        error = f"TLS error: {exc.reason or exc}"
+    except ConnectionResetError:
+        error = "connection reset during the TLS handshake"
+    except (OSError, EOFError) as exc:
+        error = f"connection closed during the TLS handshake: {exc or type(exc).__name__}"
+    finally:
+        if writer is not None:
+            writer.transport.abort()  # no close_notify dance with a possibly hostile server
+        else:
+            sock.close()
+    return Handshake(address, port, sni, ConnectStatus.HANDSHAKE_FAILED, error=error,
+                     connect_seconds=connected - start, handshake_seconds=time.monotonic() - connected)
