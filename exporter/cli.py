@@ -1,0 +1,213 @@
+"""`sslfault`: serve | diagnose | lint-cert | check-config | faults | demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from exporter import __version__
+from exporter.config import CHECK_NAMES, Config, ConfigError, load_config, parse_hostport
+
+EXIT_OK, EXIT_CRITICAL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep its message format
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sslfault", description="Finds the SSL certificate faults that hurt visitors or block issuance.")
+    parser.add_argument("--version", action="version", version=f"ssl-fault-exporter {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run the exporter daemon")
+    serve.add_argument("--config.file", dest="config_file", required=True)
+    serve.add_argument("--web.listen-address", dest="listen", default=":9793")
+    serve.add_argument("--web.config.file", dest="web_config_file")
+    _add_logging(serve)
+
+    diagnose = sub.add_parser("diagnose", help="run every check once against one host and explain the faults")
+    diagnose.add_argument("host")
+    diagnose.add_argument("--port", type=int, default=443)
+    diagnose.add_argument("--nameserver", action="append", default=[], metavar="IP[:PORT]")
+    diagnose.add_argument("--ca-file", action="append", default=[], metavar="PEM",
+                          help="extra trusted roots (Mozilla's roots stay trusted)")
+    diagnose.add_argument("--expected-address", action="append", default=[], metavar="IP")
+    diagnose.add_argument("--expiry-warning-days", type=float, default=21.0)
+    diagnose.add_argument("--timeout", default="10s")
+    diagnose.add_argument("--check", action="append", choices=CHECK_NAMES, help="only these checks (repeatable)")
+    diagnose.add_argument("--json", action="store_true")
+    diagnose.add_argument("--lang", choices=("en", "zh"), default="en")
+    _add_logging(diagnose, default_level="warning")
+
+    check_config = sub.add_parser("check-config", help="validate a config file")
+    check_config.add_argument("file")
+
+    faults = sub.add_parser("faults", help="print the fault catalog")
+    faults.add_argument("--json", action="store_true")
+    faults.add_argument("--lang", choices=("en", "zh"), default="en")
+
+    demo = sub.add_parser("demo", help="start the fault lab and an exporter watching it")
+    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9793")
+    demo.add_argument("--interval", default="30s")
+    _add_logging(demo)
+
+    try:
+        from exporter.certfiles.cli import add_parser as add_lint_parser
+    except ImportError:  # the linter is optional while it is being built
+        pass
+    else:
+        add_lint_parser(sub)
+    return parser
+
+
+def _add_logging(parser: argparse.ArgumentParser, default_level: str = "info") -> None:
+    parser.add_argument("--log.level", dest="log_level", default=default_level,
+                        choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log.format", dest="log_format", default="plain", choices=("plain", "json"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {
+        "serve": cmd_serve, "diagnose": cmd_diagnose, "check-config": cmd_check_config,
+        "faults": cmd_faults, "demo": cmd_demo,
+    }.get(args.command)
+    if handler is None:
+        from exporter.certfiles.cli import run as run_lint
+
+        return run_lint(args)
+    return handler(args)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"{args.file}: {len(exc.errors)} error(s):", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.file}: OK, {len(config.targets)} target(s)")
+    return EXIT_OK
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    from exporter.faults import FAULTS
+
+    if args.json:
+        print(json.dumps([
+            {"id": str(f.id), "severity": str(f.severity), "section": f.section, "check": f.check,
+             "title": f.title, "summary": f.summary, "remedy": {"en": f.remedy_en, "zh": f.remedy_zh}}
+            for f in FAULTS.values()
+        ], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for fault in FAULTS.values():
+        remedy = fault.remedy_zh if args.lang == "zh" else fault.remedy_en
+        print(f"{fault.id:<32} {fault.severity:<8} {fault.section:<5} {fault.summary}\n{'':47}{remedy}")
+    return EXIT_OK
+
+
+def diagnose_config(args: argparse.Namespace) -> Config:
+    for nameserver in args.nameserver:
+        parse_hostport(nameserver, 53)  # a clear error before anything runs
+    target: dict[str, object] = {"host": args.host, "port": args.port,
+                                 "expected_addresses": args.expected_address}
+    if args.check:
+        target["checks"] = args.check
+    return Config.model_validate({
+        "defaults": {"timeout": args.timeout, "expiry_warning_days": args.expiry_warning_days},
+        "resolver": {"nameservers": args.nameserver},
+        "trust": {"use_system": True, "ca_files": args.ca_file},
+        "targets": [target],
+    })
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from exporter.logs import setup_logging
+    from exporter.report import exit_code, render_text
+
+    setup_logging(args.log_level, args.log_format)
+    try:
+        config = diagnose_config(args)
+    except (ValidationError, ValueError) as exc:
+        print(f"sslfault diagnose: invalid arguments: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = asyncio.run(diagnose(config))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(render_text(report, args.lang, color=sys.stdout.isatty()), end="")
+    return exit_code(report)
+
+
+async def diagnose(config: Config) -> dict[str, object]:
+    """Run every enabled check on the config's single target; return the JSON report."""
+    from exporter.context import Resources
+    from exporter.report import build_report
+    from exporter.runner import run_target
+
+    target = config.resolved_targets()[0]
+    resources = Resources(config)
+    try:
+        results = await run_target(target, resources)
+    finally:
+        await resources.close()
+    return build_report(target.host, target.port, addresses_of(results), results)
+
+
+def addresses_of(results: dict) -> list[str]:  # type: ignore[type-arg]
+    from exporter.checks.dns import DnsResult
+
+    dns = results.get("dns")
+    if dns is not None and isinstance(dns.outcome.result, DnsResult):
+        return list(dns.outcome.result.ipv4 + dns.outcome.result.ipv6)
+    return []
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from exporter.logs import setup_logging
+    from exporter.web import Exporter, serve
+
+    setup_logging(args.log_level, args.log_format)
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return EXIT_USAGE
+    if args.web_config_file:
+        print("--web.config.file is not supported yet (TLS and basic auth come with a later release)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        asyncio.run(serve(Exporter(config, args.config_file), args.listen))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from exporter.lab.demo import run_demo
+    from exporter.logs import setup_logging
+
+    setup_logging(args.log_level, args.log_format)
+    try:
+        asyncio.run(run_demo(args.listen, args.interval))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

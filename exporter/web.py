@@ -1,0 +1,168 @@
+"""The HTTP side: /metrics, health and readiness, reload, and a landing page."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import signal
+import time
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from exporter import __version__
+from exporter.collector import FaultCollector
+from exporter.config import Config, ConfigError, load_config
+from exporter.faults import get_fault
+from exporter.scheduler import Scheduler
+from exporter.store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+
+class Exporter:
+    """The daemon's state: config, store, scheduler and the metrics registry."""
+
+    def __init__(self, config: Config, config_path: str | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.store = ResultsStore()
+        self.scheduler = Scheduler(self.store)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(FaultCollector(self.store))
+        self._reload_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.scheduler.apply(self.config)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.shutdown()
+
+    async def reload(self) -> tuple[bool, list[str]]:
+        """Re-read the config file; a bad file keeps the old config running."""
+        if self.config_path is None:
+            return False, ["no config file to reload (started without --config.file)"]
+        async with self._reload_lock:
+            try:
+                config = load_config(self.config_path)
+            except ConfigError as exc:
+                self.store.reload.successful = False
+                self.store.reload.last_error = "; ".join(exc.errors)
+                for error in exc.errors:
+                    log.error("config reload failed, keeping the running config", extra={"error": error})
+                return False, exc.errors
+            self.config = config
+            self.scheduler.apply(config)
+            self.store.reload.successful = True
+            self.store.reload.success_timestamp = time.time()
+            self.store.reload.last_error = None
+            log.info("config reloaded", extra={"targets": len(config.targets)})
+            return True, []
+
+
+def make_app(exporter: Exporter) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app["exporter"] = exporter
+    app.router.add_get("/", landing_page)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload)
+    app.on_startup.append(_on_startup)
+    app.on_cleanup.append(_on_cleanup)
+    return app
+
+
+async def _on_startup(app: web.Application) -> None:
+    exporter: Exporter = app["exporter"]
+    await exporter.start()
+    try:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(exporter.reload()))
+    except (NotImplementedError, RuntimeError):  # not the main thread (tests) or no signals
+        pass
+
+
+async def _on_cleanup(app: web.Application) -> None:
+    await app["exporter"].stop()
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app["exporter"].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="Healthy\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    store: ResultsStore = request.app["exporter"].store
+    if store.all_probed():
+        return web.Response(text="Ready\n")
+    waiting = sum(1 for s in store.states() if s.last_run is None)
+    return web.Response(status=503, text=f"Not ready: {waiting} target(s) not probed yet\n")
+
+
+async def reload(request: web.Request) -> web.Response:
+    ok, errors = await request.app["exporter"].reload()
+    if ok:
+        return web.Response(text="Reloaded\n")
+    return web.Response(status=400 if errors else 500, text="Reload failed:\n" + "\n".join(errors) + "\n")
+
+
+async def landing_page(request: web.Request) -> web.Response:
+    exporter: Exporter = request.app["exporter"]
+    rows = []
+    for state in sorted(exporter.store.states(), key=lambda s: s.target.name):
+        findings = {(f.fault, f.address) for r in state.results.values() for f in r.outcome.findings}
+        faults = sorted(findings, key=lambda fa: (-get_fault(fa[0]).severity.rank, fa))
+        worst = str(get_fault(faults[0][0]).severity) if faults else ("ok" if state.last_run else "pending")
+        fault_html = "<br>".join(
+            f"{html.escape(f)}{' @ ' + html.escape(a) if a else ''}" for f, a in faults
+        ) or "-"
+        errors = [f"{n}: {r.error_kind}" for n, r in state.results.items() if r.error_kind]
+        last = time.strftime("%H:%M:%S", time.gmtime(state.last_run)) if state.last_run else "never"
+        next_run = exporter.scheduler.next_run(state.target.name)
+        rows.append(
+            f"<tr class='{worst}'><td>{html.escape(state.target.name)}</td><td>{worst}</td><td>{fault_html}</td>"
+            f"<td>{html.escape(', '.join(errors)) or '-'}</td><td>{last} UTC</td>"
+            f"<td>{next_run.strftime('%H:%M:%S') + ' UTC' if next_run else '-'}</td></tr>"
+        )
+    page = _PAGE.format(version=__version__, rows="\n".join(rows) or "<tr><td colspan=6>no targets</td></tr>")
+    return web.Response(text=page, content_type="text/html")
+
+
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>ssl-fault-exporter</title><style>
+body{{font-family:system-ui,sans-serif;margin:1rem}} table{{border-collapse:collapse;width:100%}}
+td,th{{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}}
+tr.critical td:nth-child(2){{color:#b00;font-weight:bold}} tr.warning td:nth-child(2){{color:#a60}}
+tr.info td:nth-child(2){{color:#06a}} tr.ok td:nth-child(2){{color:#080}}
+</style></head><body><h1>ssl-fault-exporter {version}</h1>
+<p><a href="/metrics">Metrics</a> · <a href="/-/healthy">Health</a> · <a href="/-/ready">Readiness</a></p>
+<table><tr><th>Target</th><th>Worst</th><th>Faults</th><th>Could not judge</th><th>Last run</th><th>Next run</th></tr>
+{rows}</table></body></html>"""
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+async def serve(exporter: Exporter, listen: str, ready_file: Path | None = None) -> None:
+    """Run the app until cancelled."""
+    host, port = parse_listen_address(listen)
+    runner = web.AppRunner(make_app(exporter), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("listening", extra={"address": f"{host}:{port}"})
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
