@@ -9,13 +9,18 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-CHECK_NAMES = ("dns", "reachability", "tls", "chain")
+# Must equal the keys of exporter.checks.CHECKS (a test keeps them in step; no import here to avoid a cycle).
+CHECK_NAMES = (
+    "dns", "reachability", "tls", "chain",
+    "caa", "dns_validation", "file_validation", "domain_review",
+)
 DEFAULT_CHECKS = CHECK_NAMES
+DEFAULT_VALIDATION_PATH = "/.well-known/pki-validation/fileauth.txt"
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+\s*$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -78,6 +83,8 @@ class ResolverConfig(_Model):
 
     nameservers: tuple[str, ...] = ()
     timeout: Duration = 3.0
+    # Port used to query a zone's authoritative servers directly (53 in real life; the lab uses a high port).
+    authoritative_port: int = Field(default=53, ge=1, le=65535)
 
     @field_validator("nameservers")
     @classmethod
@@ -129,6 +136,7 @@ class CheckSettings(_Model):
     checks: tuple[str, ...] | None = None
     ca_identifiers: tuple[str, ...] | None = None
     jitter: Duration | None = None
+    http_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("checks")
     @classmethod
@@ -149,12 +157,40 @@ class Defaults(CheckSettings):
     checks: tuple[str, ...] = DEFAULT_CHECKS
     ca_identifiers: tuple[str, ...] = ()
     jitter: Duration | None = None  # default: 10% of the interval
+    http_port: int = Field(default=80, ge=1, le=65535)
+
+
+class DnsValidationConfig(_Model):
+    """DNS-TXT domain validation: the record the CA will look up and the value it expects."""
+
+    value: str = Field(min_length=1)
+    record: str | None = None  # default: _dnsauth.<host>
+
+
+class FileValidationConfig(_Model):
+    """File domain validation: the token the CA expects at http(s)://host<path>."""
+
+    token: str = Field(min_length=1)
+    path: str = DEFAULT_VALIDATION_PATH
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"expected a URL path starting with '/', got {value!r}")
+        return value
 
 
 class TargetConfig(CheckSettings):
     host: str
     name: str | None = None  # the `target` label; default host, or host:port off 443
     expected_addresses: tuple[str, ...] = ()
+    # Names the certificate must cover for issuance (CAA is checked for each); default: just host.
+    # A wildcard such as "*.example.com" makes CAA use issuewild.
+    certificate_names: tuple[str, ...] = ()
+    validation_method: Literal["dns", "file"] | None = None  # how the CA validates; checked against CAA
+    dns_validation: DnsValidationConfig | None = None
+    file_validation: FileValidationConfig | None = None
 
     @field_validator("host")
     @classmethod
@@ -167,6 +203,15 @@ class TargetConfig(CheckSettings):
         if not _HOSTNAME.match(host):
             raise ValueError(f"expected a DNS name or IP address, got {value!r}")
         return host
+
+    @field_validator("certificate_names")
+    @classmethod
+    def _valid_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(v.strip().lower().rstrip(".") for v in value)
+        for name in names:
+            if not _HOSTNAME.match(name):
+                raise ValueError(f"expected a DNS name (optionally *.name), got {name!r}")
+        return names
 
     @field_validator("expected_addresses")
     @classmethod
@@ -208,6 +253,15 @@ class Target:
     checks: tuple[str, ...]
     expected_addresses: tuple[str, ...] = ()
     ca_identifiers: tuple[str, ...] = ()
+    http_port: int = 80
+    certificate_names: tuple[str, ...] = ()  # names to issue for; host when empty
+    validation_method: str | None = None  # "dns" or "file"
+    dns_validation: DnsValidationConfig | None = None
+    file_validation: FileValidationConfig | None = None
+
+    @property
+    def issuance_names(self) -> tuple[str, ...]:
+        return self.certificate_names or (self.host,)
 
     @property
     def is_ip(self) -> bool:
@@ -237,6 +291,12 @@ def resolve_target(t: TargetConfig, d: Defaults) -> Target:
         checks=pick("checks"),
         expected_addresses=t.expected_addresses,
         ca_identifiers=pick("ca_identifiers"),
+        http_port=pick("http_port"),
+        certificate_names=t.certificate_names,
+        validation_method=t.validation_method
+        or ("dns" if t.dns_validation else "file" if t.file_validation else None),
+        dns_validation=t.dns_validation,
+        file_validation=t.file_validation,
     )
 
 

@@ -43,7 +43,7 @@ async def run_check(name: str, check: Check, target: Target, ctx: ProbeContext) 
     started_at = time.time()
     start = time.monotonic()
     try:
-        outcome: CheckOutcome = await asyncio.wait_for(check(target, ctx), target.timeout)
+        outcome: CheckOutcome = await asyncio.wait_for(check.run(target, ctx), target.timeout)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes a CheckResult, never a crash
@@ -65,7 +65,7 @@ async def run_target(
     """Every enabled check of one target, concurrently, sharing one ProbeContext."""
     table = checks or CHECKS
     ctx = ctx or ProbeContext(target, resources)
-    names = [n for n in table if n in target.checks]
+    names = [n for n, check in table.items() if n in target.checks and check.applies(target)]
     try:
         results = await asyncio.gather(*(run_check(n, table[n], target, ctx) for n in names))
     finally:

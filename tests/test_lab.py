@@ -6,6 +6,7 @@ If these pass, a fault the exporter reports against the lab is a fault the lab r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import ssl
@@ -44,6 +45,12 @@ def lab() -> Iterator[Lab]:
 # -- helpers --------------------------------------------------------------------------------
 
 
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 1)
+
+
 def no_verify() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -66,7 +73,7 @@ async def fetch_chain(address: str, port: int, sni: str | None) -> list[x509.Cer
     try:
         return unverified_chain(writer.get_extra_info("ssl_object"))
     finally:
-        writer.close()
+        await close(writer)
 
 
 def configured_chain(scenario: Scenario) -> list[x509.Certificate]:
@@ -85,7 +92,7 @@ async def http_get(address: str, port: int, host: str, path: str) -> tuple[int, 
     reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 2)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
     raw = await asyncio.wait_for(reader.read(), 2)
-    writer.close()
+    await close(writer)
     head, body = raw.split(b"\r\n\r\n", 1)
     status_line, *lines = head.decode().split("\r\n")
     headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
@@ -244,7 +251,7 @@ async def test_stdlib_verification_agrees(lab: Lab, name: str, trusted: bool) ->
     reader, writer = await asyncio.wait_for(connect, 5)
     writer.write(f"GET / HTTP/1.1\r\nHost: {scenario.host}\r\n\r\n".encode())
     response = await asyncio.wait_for(reader.read(), 5)
-    writer.close()
+    await close(writer)
     assert response.startswith(b"HTTP/1.1 200 OK")
 
 
@@ -281,7 +288,7 @@ async def test_stall_accepts_but_never_completes_a_handshake(lab: Lab) -> None:
     reader, writer = await asyncio.wait_for(asyncio.open_connection(scenario.addresses[0], scenario.port), 1)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(reader.read(1), 0.3)
-    writer.close()
+    writer.transport.abort()
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(
             asyncio.open_connection(scenario.addresses[0], scenario.port, ssl=no_verify(), server_hostname=scenario.host),

@@ -49,7 +49,7 @@ def parse_records(name: dns.name.Name, specs: Iterable[RecordSpec]) -> RRsets:
     rrsets: RRsets = {}
     for rdtype_text, ttl, text in specs:
         rdtype = dns.rdatatype.from_text(rdtype_text.upper())
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=dns.name.root)
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=dns.name.root, relativize=False)
         rrset = rrsets.setdefault(rdtype, dns.rrset.RRset(name, dns.rdataclass.IN, rdtype))
         rrset.add(rdata, ttl)  # several TTLs in one RRset: the smallest wins, as in a real server
     return rrsets
@@ -197,7 +197,12 @@ class DnsServer:
             return None  # garbage: stay silent, as many servers do
         if query.flags & dns.flags.QR:
             return None
-        response = self.answer(query)
+        try:
+            response = self.answer(query)
+        except Exception:  # a lab bug must show as SERVFAIL, not as a silent timeout
+            log.exception("lab dns: cannot answer %s", query.question)
+            response = dns.message.make_response(query)
+            response.set_rcode(dns.rcode.SERVFAIL)
         if response is None:
             return None
         if not udp:

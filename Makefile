@@ -1,0 +1,7 @@
+.PHONY: demo test docs
+demo:
+	scripts/demo.sh
+test:
+	scripts/test.sh
+docs:
+	.venv/bin/python -m exporter.faults > docs/faults.md

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Quick start 2: install what the tests need (Debian packages when root), then run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+scripts/install-system-deps.sh
+exec .venv/bin/python -m pytest "$@"
