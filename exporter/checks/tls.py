@@ -43,13 +43,15 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
         leaf = x509.load_der_x509_certificate(hs.chain_der[0])
         findings += validity_findings(leaf, now, target.expiry_warning_days, hs.address)
         findings += policy_findings(leaf, hs.address)
-        if not covers(leaf, target.host):
+        covered = covers(leaf, target.host)
+        if not covered:
             names = ", ".join(san_names(leaf)) or "no subjectAltName at all"
             findings.append(
                 Finding("cert_hostname_mismatch", f"{describe(leaf)} covers {names}, not {target.host}", hs.address)
             )
         no_sni_subject = None
-        if sni is not None:
+        # Only meaningful when SNI clients get a right certificate; otherwise the mismatch above says it all.
+        if sni is not None and covered:
             default = await ctx.handshake(hs.address, None)
             no_sni_subject, finding = _judge_default(default, target.host)
             if finding:

@@ -1,0 +1,40 @@
+"""Shared fixtures: one fault lab per test session, run in its own thread and event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter.config import Config
+from exporter.lab.demo import lab_config_dict
+from exporter.lab.lab import Lab, LabThread
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    thread = LabThread()
+    started = thread.start()
+    try:
+        yield started
+    finally:
+        thread.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_config(lab: Lab) -> Config:
+    return Config.model_validate(lab_config_dict(lab))
+
+
+def config_for(lab: Lab, scenario: str, **target_overrides: Any) -> Config:
+    """A config with just one lab scenario as its target."""
+    data = lab_config_dict(lab)
+    data["targets"] = [dict(t, **target_overrides) for t in data["targets"] if t["name"] == scenario]
+    assert data["targets"], f"no lab scenario {scenario!r}"
+    return Config.model_validate(data)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
