@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -183,9 +184,18 @@ def _system_roots() -> tuple[x509.Certificate, ...]:
         import certifi
 
         with open(certifi.where(), "rb") as handle:
-            return tuple(x509.load_pem_x509_certificates(handle.read()))
+            data = handle.read()
     except Exception:  # noqa: BLE001 - no bundle: only --ca-file roots count
         return ()
+    roots: list[x509.Certificate] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few public roots have non-positive serials (deprecation noise)
+        for chunk in data.split(b"-----END CERTIFICATE-----")[:-1]:
+            try:  # one by one, so a root that a future cryptography rejects costs only itself
+                roots.append(x509.load_pem_x509_certificate(chunk + b"-----END CERTIFICATE-----\n"))
+            except Exception:  # noqa: BLE001 - skip that root
+                continue
+    return tuple(roots)
 
 
 def load_ca_file(ca_file: str) -> tuple[x509.Certificate, ...]:

@@ -92,7 +92,7 @@ def key_description(key: PrivateKeyTypes) -> str:
     if isinstance(key, rsa.RSAPrivateKey | dsa.DSAPrivateKey):
         return f"{'RSA' if isinstance(key, rsa.RSAPrivateKey) else 'DSA'}-{key.key_size}"
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return f"EC-{key.curve.name}"
+        return "EC-" + key.curve.name.replace("secp", "P").replace("r1", "").replace("prime256v1", "P256")
     if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
         return "Ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else "Ed448"
     return type(key).__name__

@@ -115,7 +115,8 @@ class DnsServer:
             if old is None:
                 self._data[key][rdtype] = new
             else:
-                old.union_update(new)
+                for rdata in new:
+                    old.add(rdata, new.ttl)
 
     def set_behaviour(self, name: str, behaviour: Behaviour | None) -> None:
         """servfail / refused: answer with that rcode; drop: never answer. None: normal."""

@@ -21,14 +21,23 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from exporter.lab.dns_server import DnsServer, RecordSpec
 from exporter.lab.pki import LabPKI
 from exporter.lab.scenarios import SPECS, Endpoint, Scenario, ScenarioSpec, Served
 from exporter.lab.servers import (
-    FilteredListener, HttpResponse, HttpService, HttpSite, NotTlsService, Service, StallService,
-    TlsIdentity, TlsService, bind_tcp, stop_all,
+    FilteredListener,
+    HttpResponse,
+    HttpService,
+    HttpSite,
+    NotTlsService,
+    Service,
+    StallService,
+    TlsIdentity,
+    TlsService,
+    bind_tcp,
+    stop_all,
 )
 
 __all__ = ["Lab", "LabThread", "Scenario"]
@@ -102,7 +111,7 @@ class Lab:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    async def __aenter__(self) -> Lab:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(
@@ -110,7 +119,7 @@ class Lab:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> Lab:
+    async def start(self) -> Self:
         self.workdir = tempfile.mkdtemp(prefix="sslfault-lab-")
         try:
             await self._claim_addresses()

@@ -106,7 +106,7 @@ async def close_writer(writer: asyncio.StreamWriter, timeout: float = 1.0) -> No
     writer.close()
     try:
         await asyncio.wait_for(writer.wait_closed(), timeout)
-    except (Exception, asyncio.CancelledError):
+    except (OSError, TimeoutError, asyncio.CancelledError):
         writer.transport.abort()
 
 
@@ -192,7 +192,6 @@ class TlsService(TcpService):
     def _pick_context(self, conn: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
         if server_name and server_name.lower() in self._sni:
             conn.context = self._sni[server_name.lower()]
-        return None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # TLS inside our own task (not the server's ssl=) so stop() can cancel handshakes too.

@@ -125,6 +125,10 @@ async def handshake(
         error = f"TLS error: {exc.reason or exc}"
     except ConnectionResetError:
         error = "connection reset during the TLS handshake"
+    except ConnectionAbortedError as exc:
+        # asyncio aborts a handshake that exceeds ssl_handshake_timeout with this error.
+        error = (f"TLS handshake did not complete within {handshake_timeout:g}s"
+                 if "longer than" in str(exc) else f"connection aborted during the TLS handshake: {exc}")
     except (OSError, EOFError) as exc:
         error = f"connection closed during the TLS handshake: {exc or type(exc).__name__}"
     finally:
