@@ -57,7 +57,8 @@ class Scheduler:
         self._scheduler.start()
 
     async def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         if self.resources:
             await self.resources.close()
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -349,3 +350,24 @@ async def test_two_labs_start_in_parallel_without_collision(lab: Lab) -> None:
     finally:
         await asyncio.gather(first.stop(), second.stop())
     assert not os.path.exists(first.workdir) and not os.path.exists(second.workdir)
+
+
+@pytest.mark.asyncio
+async def test_a_busy_address_makes_the_lab_move_to_another_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import exporter.lab.lab as lab_module
+    from exporter.lab.servers import bind_tcp as real_bind
+
+    failed: list[str] = []
+
+    def bind_once_busy(host: str, port: int) -> socket.socket:
+        if port and not failed:  # the first bind on the shared port clashes
+            failed.append(host)
+            raise OSError(errno.EADDRINUSE, "busy")
+        return real_bind(host, port)
+
+    monkeypatch.setattr(lab_module, "bind_tcp", bind_once_busy)
+    async with Lab() as one:
+        assert failed and not failed[0].startswith(one.network + ".")
+        assert (await query(one, "ok.lab.test", "A")).answer[0][0].address == one.scenarios["ok"].addresses[0]

@@ -1,0 +1,174 @@
+"""Runner, store, scheduler limits and the collector's output (checked by the real promtool)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections import defaultdict
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from exporter.collector import FaultCollector
+from exporter.config import Config, Target
+from exporter.context import DependencyError, ProbeContext, Resources
+from exporter.lab.lab import Lab
+from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, Finding
+from exporter.runner import Check, classify, run_check, run_target
+from exporter.scheduler import Limits, Scheduler
+from exporter.store import ResultsStore
+from tests.conftest import run
+
+
+def _target(name: str = "t", host: str = "h.example", timeout: float = 1.0, checks: tuple[str, ...] = ("x",)) -> Target:
+    return Target(name=name, host=host, port=443, interval=60, timeout=timeout, jitter=0,
+                  expiry_warning_days=21, checks=checks)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [(TimeoutError(), ErrorKind.TIMEOUT), (ConnectionResetError(), ErrorKind.NETWORK),
+     (DependencyError("x"), ErrorKind.DEPENDENCY), (ValueError("bug"), ErrorKind.INTERNAL)],
+)
+def test_exceptions_map_to_error_kinds(exc: Exception, kind: ErrorKind) -> None:
+    assert classify(exc) is kind
+
+
+def test_runner_times_out_a_stuck_check_and_keeps_others() -> None:
+    async def stuck(target: Target, ctx: ProbeContext) -> CheckOutcome:
+        await asyncio.sleep(60)
+        return CheckOutcome()
+
+    async def quick(target: Target, ctx: ProbeContext) -> CheckOutcome:
+        return CheckOutcome((Finding("cert_expired", "old"),))
+
+    async def go() -> dict[str, CheckResult]:
+        resources = Resources(Config())
+        target = _target(timeout=0.3, checks=("stuck", "quick"))
+        try:
+            return await run_target(target, resources, {"stuck": Check(stuck), "quick": Check(quick)})
+        finally:
+            await resources.close()
+
+    start = time.monotonic()
+    results = run(go())
+    assert time.monotonic() - start < 2
+    assert results["stuck"].status is CheckStatus.ERROR and results["stuck"].error_kind is ErrorKind.TIMEOUT
+    assert results["quick"].status is CheckStatus.OK
+    assert results["quick"].outcome.findings[0].fault == "cert_expired"
+
+
+def test_check_not_applying_is_not_run() -> None:
+    async def never(target: Target, ctx: ProbeContext) -> CheckOutcome:
+        raise AssertionError("must not run")
+
+    async def go() -> dict[str, CheckResult]:
+        resources = Resources(Config())
+        try:
+            return await run_target(_target(checks=("never",)), resources, {"never": Check(never, lambda t: False)})
+        finally:
+            await resources.close()
+
+    assert run(go()) == {}
+
+
+def test_per_host_limit_is_respected() -> None:
+    """Six targets on one host, per-host limit 2: never more than 2 in flight for that host."""
+    peak: dict[str, int] = defaultdict(int)
+    current: dict[str, int] = defaultdict(int)
+
+    async def fake_run(target: Target, resources: Resources) -> dict[str, CheckResult]:
+        current[target.host] += 1
+        peak[target.host] = max(peak[target.host], current[target.host])
+        await asyncio.sleep(0.05)
+        current[target.host] -= 1
+        return {}
+
+    async def go() -> None:
+        store = ResultsStore()
+        scheduler = Scheduler(store, run=fake_run)
+        config = Config.model_validate({
+            "limits": {"max_concurrent_probes": 10, "max_concurrent_per_host": 2},
+            "targets": [{"host": "same.example", "port": 8000 + i} for i in range(6)]
+            + [{"host": f"other{i}.example"} for i in range(3)],
+        })
+        scheduler.apply(config)
+        await asyncio.gather(*(scheduler.run_once(t) for t in config.resolved_targets()))
+        await scheduler.shutdown()
+        assert store.all_probed()
+
+    run(go())
+    assert peak["same.example"] == 2
+    assert all(peak[f"other{i}.example"] == 1 for i in range(3))
+
+
+def test_global_limit_is_respected() -> None:
+    limits = Limits(global_limit=3, per_host=100)
+    active = 0
+    seen = 0
+
+    async def work() -> dict[str, CheckResult]:
+        nonlocal active, seen
+        active += 1
+        seen = max(seen, active)
+        await asyncio.sleep(0.02)
+        active -= 1
+        return {}
+
+    async def go() -> None:
+        await asyncio.gather(*(limits.run(f"h{i}", work) for i in range(12)))
+
+    run(go())
+    assert seen == 3
+
+
+def test_store_keeps_unchanged_targets_and_drops_removed() -> None:
+    store = ResultsStore()
+    a, b = _target("a"), _target("b")
+    store.set_targets([a, b])
+    result = CheckResult("a", "x", CheckStatus.OK, time.time(), 0.1)
+    store.record(a, {"x": result})
+    store.set_targets([a])
+    assert [s.target.name for s in store.states()] == ["a"]
+    assert store.get("a").results["x"] is result  # type: ignore[union-attr]
+    store.record(b, {"x": result})  # a run that finished after its target was removed
+    assert store.get("b") is None
+
+
+def _scrape(store: ResultsStore) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FaultCollector(store))
+    return generate_latest(registry).decode()
+
+
+def test_collector_exports_certificate_metrics_even_when_expired(lab: Lab, lab_config: Config) -> None:
+    """The expired and untrusted targets still get notAfter, info and TLS version series."""
+    async def go() -> ResultsStore:
+        store = ResultsStore()
+        targets = [t for t in lab_config.resolved_targets() if t.name in ("expired", "self-signed", "ok", "refused")]
+        store.set_targets(targets)
+        resources = Resources(lab_config)
+        try:
+            for target in targets:
+                store.record(target, await run_target(target, resources))
+        finally:
+            await resources.close()
+        return store
+
+    text = _scrape(run(go()))
+    expired_addr = lab.scenarios["expired"].addresses[0]
+    assert f'sslfault_cert_not_after_timestamp_seconds{{address="{expired_addr}",target="expired"}}' in text
+    assert 'sslfault_fault{fault="cert_expired",severity="critical",target="expired"} 1.0' in text
+    assert 'sslfault_fault{fault="cert_untrusted",severity="critical",target="self-signed"} 1.0' in text
+    assert 'sslfault_cert_info{address=' in text and 'target="self-signed"' in text
+    assert 'sslfault_faults_active{severity="critical",target="ok"} 0.0' in text
+    assert 'sslfault_check_success{check="tls",target="refused"} 0.0' in text
+    assert 'sslfault_check_success{check="tls",target="ok"} 1.0' in text
+    assert 'sslfault_check_runs_total{check="tls",status="ok"} 3.0' in text
+    assert 'sslfault_tls_version_info{address=' in text
+    assert 'sslfault_chain_not_after_timestamp_seconds{address=' in text
+    if shutil.which("promtool"):
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
