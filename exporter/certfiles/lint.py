@@ -281,9 +281,9 @@ def _order(files: tuple[ParsedFile, ...], path: list[CertItem]) -> list[Finding]
     rank = {item.cert: n for n, item in enumerate(path)}
     out: list[Finding] = []
     for parsed in files:
-        if parsed.format != "pem" or len(parsed.certs) < 2:
-            continue  # PKCS#12 and PKCS#7 are sets: order means nothing there
-        found = parsed.certs
+        found = [i for i in parsed.certs if i.source == "pem"]  # PKCS#12 and PKCS#7 are sets: no order
+        if len(found) < 2:
+            continue
         expected = sorted(found, key=lambda i: rank.get(i.cert, len(path)))
         wrong = next((n for n, (a, b) in enumerate(zip(found, expected)) if a.cert != b.cert), None)
         if wrong is None:

@@ -58,6 +58,7 @@ class CertItem:
     cert: x509.Certificate
     file: str
     line: int | None  # the BEGIN line; None in binary files
+    source: str = "pem"  # pem, der, pkcs12, pkcs7: only PEM blocks have an order that matters
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _parse_binary(parsed: ParsedFile, data: bytes, password: bytes | None) -> No
         pass
     else:
         parsed.format = "der"
-        parsed.certs.append(CertItem(cert, parsed.path, None))
+        parsed.certs.append(CertItem(cert, parsed.path, None, "der"))
         parsed.add(INVALID, None, "this is DER (binary), not PEM text; convert with "
                    f"`openssl x509 -inform der -in {name} -out {stem}.pem`")
         return
@@ -191,7 +192,7 @@ def _parse_binary(parsed: ParsedFile, data: bytes, password: bytes | None) -> No
         certs = []
     if certs:
         parsed.format = "pkcs7"
-        _add_certs(parsed, certs, None)
+        _add_certs(parsed, certs, None, "pkcs7")
         parsed.add(INVALID, None, "this is a PKCS#7 bundle (.p7b/.p7c), not PEM; convert with "
                    f"`openssl pkcs7 -inform der -print_certs -in {name} -out {stem}.pem`")
         return
@@ -224,7 +225,7 @@ def _parse_pkcs12(parsed: ParsedFile, data: bytes, password: bytes | None) -> No
             key, cert, extra = pkcs12.load_key_and_certificates(data, attempt)
         except Exception:  # noqa: BLE001 - wrong or missing password, or damaged file
             continue
-        _add_certs(parsed, ([cert] if cert is not None else []) + list(extra), None)
+        _add_certs(parsed, ([cert] if cert is not None else []) + list(extra), None, "pkcs12")
         if key is not None:
             parsed.keys.append(KeyItem(parsed.path, None, "PKCS#12", key))
         if not parsed.certs:
@@ -238,14 +239,14 @@ def _parse_pkcs12(parsed: ParsedFile, data: bytes, password: bytes | None) -> No
                    "password, an algorithm this system no longer supports, or a damaged file)")
 
 
-def _add_certs(parsed: ParsedFile, certs: list[x509.Certificate], line: int | None) -> None:
+def _add_certs(parsed: ParsedFile, certs: list[x509.Certificate], line: int | None, source: str = "pem") -> None:
     for cert in certs:
         try:
             summarize(cert)
         except Exception:  # noqa: BLE001 - damaged inside; report now rather than crash later
             parsed.add(INVALID, line, "holds a certificate whose content cannot be decoded")
             continue
-        parsed.certs.append(CertItem(cert, parsed.path, line))
+        parsed.certs.append(CertItem(cert, parsed.path, line, source))
 
 
 # -- PEM --------------------------------------------------------------------------------
@@ -402,7 +403,7 @@ def _finish_block(parsed: ParsedFile, block: _Block, end: int, password: bytes |
         _add_certs(parsed, [cert], line)
     elif label == "PKCS7":
         try:
-            _add_certs(parsed, pkcs7.load_der_pkcs7_certificates(der), line)
+            _add_certs(parsed, pkcs7.load_der_pkcs7_certificates(der), line, "pkcs7")
         except Exception:  # noqa: BLE001 - damaged PKCS#7: the message below still applies
             pass
         parsed.add(INVALID, line, "this is a PKCS#7 bundle, not PEM certificates; convert with "
