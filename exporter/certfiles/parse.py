@@ -384,7 +384,7 @@ def _finish_block(parsed: ParsedFile, block: _Block, end: int, password: bytes |
     if block.bad or block.label in _IGNORED_LABELS:
         return
     try:
-        der = base64.b64decode("".join(block.body), validate=True)
+        der = binascii.a2b_base64("".join(block.body).encode("ascii"), strict_mode=True)  # padding must be exact
     except (binascii.Error, ValueError):
         parsed.add(INVALID, block.begin, f"the base64 of this {block.label} block (lines {block.begin}-{end}) does "
                    "not decode: its length or padding is wrong, so a line was probably cut or lost")
