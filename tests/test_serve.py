@@ -122,3 +122,19 @@ def test_diagnose_usage_error_exits_two() -> None:
     proc = subprocess.run([sys.executable, "-m", "exporter", "diagnose", "x.example", "--nameserver", "not-an-ip"],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=30)
     assert proc.returncode == 2 and "not-an-ip" in proc.stderr
+
+
+def test_demo_prints_metrics_url_that_works(tmp_path: Path) -> None:
+    from tests.helpers import free_port
+
+    port = free_port()
+    log = (tmp_path / "demo.log").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}",
+                             "--interval", "1m"], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=Path(__file__).resolve().parent.parent)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        wait_for(lambda: url in (tmp_path / "demo.log").read_text(), 20, "the demo to print its /metrics URL")
+        wait_for(lambda: 'fault="chain_incomplete"' in http_get(url)[1], 30, "lab faults on the demo's /metrics")
+    finally:
+        stop_process(proc)

@@ -1,7 +1,8 @@
 """A generated CA hierarchy for the lab: root, RSA and ECC intermediates, leaves.
 
-Intermediates and leaves carry AIA caIssuers URLs under `aia_base_url`, so a
-server that sends only its leaf can be completed the way browsers do it.
+Leaves (and the two-level sub-CAs) carry AIA caIssuers URLs under `aia_base_url`
+pointing at their issuer, so a server that sends only its leaf can be completed
+the way browsers do it.
 """
 
 from __future__ import annotations
