@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from exporter.config import Target
 from exporter.models import CheckResult
+from exporter.probelog import ProbeLog
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ResultsStore:
         self._targets: dict[str, TargetState] = {}
         self.runs = Counter[tuple[str, str]]()  # (check, status) -> count, for the _total counter
         self.reload = ReloadStatus()
+        self.log = ProbeLog()
 
     def set_targets(self, targets: Iterable[Target]) -> None:
         """Keep results of targets that still exist (unchanged or not), drop removed ones."""
@@ -41,11 +43,13 @@ class ResultsStore:
             old = self._targets.get(target.name)
             fresh[target.name] = TargetState(target, old.results, old.last_run) if old else TargetState(target)
         self._targets = fresh
+        self.log.forget(set(fresh))
 
     def record(self, target: Target, results: Mapping[str, CheckResult]) -> None:
         if target.name not in self._targets:
             return  # removed by a reload while it was running
         self._targets[target.name] = TargetState(target, MappingProxyType(dict(results)), time.time())
+        self.log.add(target.name, results)
         for result in results.values():
             self.runs[(result.check, str(result.status))] += 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import signal
 import time
@@ -18,6 +19,7 @@ from exporter.config import Config, ConfigError, load_config
 from exporter.faults import get_fault
 from exporter.scheduler import Scheduler
 from exporter.store import ResultsStore
+from exporter.views import all_targets, target_detail
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ def make_app(exporter: Exporter) -> web.Application:
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
+    app.router.add_get("/api/targets", api_targets)
+    app.router.add_get("/api/targets/{name}", api_target)
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
     return app
@@ -112,6 +116,23 @@ async def reload(request: web.Request) -> web.Response:
     if ok:
         return web.Response(text="Reloaded\n")
     return web.Response(status=400 if errors else 500, text="Reload failed:\n" + "\n".join(errors) + "\n")
+
+
+async def api_targets(request: web.Request) -> web.Response:
+    exporter: Exporter = request.app["exporter"]
+    return web.json_response({"targets": all_targets(exporter.store, exporter.scheduler)}, dumps=_dumps)
+
+
+async def api_target(request: web.Request) -> web.Response:
+    exporter: Exporter = request.app["exporter"]
+    detail = target_detail(exporter.store, exporter.scheduler, request.match_info["name"])
+    if detail is None:
+        return web.json_response({"error": "no such target"}, status=404)
+    return web.json_response(detail, dumps=_dumps)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 async def landing_page(request: web.Request) -> web.Response:
