@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the exporter daemon")
     serve.add_argument("--config.file", dest="config_file", required=True)
     serve.add_argument("--web.listen-address", dest="listen", default=":9793")
-    serve.add_argument("--web.config.file", dest="web_config_file")
+    serve.add_argument("--web.config.file", dest="web_config_file",
+                       help="exporter-toolkit web config: TLS, client certificates, basic auth")
+    serve.add_argument("--config.auto-reload-interval", dest="auto_reload", default=None, metavar="DURATION",
+                       help="reload the config file when its content changes, checking this often (e.g. 30s)")
     _add_logging(serve)
 
     diagnose = sub.add_parser("diagnose", help="run every check once against one host and explain the faults")
@@ -173,8 +176,10 @@ def addresses_of(results: dict) -> list[str]:  # type: ignore[type-arg]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from exporter.config import parse_duration
     from exporter.logs import setup_logging
     from exporter.web import Exporter, serve
+    from exporter.webconfig import load_web_config
 
     setup_logging(args.log_level, args.log_format)
     try:
@@ -183,12 +188,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(error, file=sys.stderr)
         return EXIT_USAGE
-    if args.web_config_file:
-        print("--web.config.file is not supported yet (TLS and basic auth come with a later release)",
-              file=sys.stderr)
+    web_config = None
+    try:
+        auto_reload = parse_duration(args.auto_reload) if args.auto_reload else None
+        if args.web_config_file:
+            web_config = load_web_config(args.web_config_file)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"sslfault serve: --config.auto-reload-interval: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        asyncio.run(serve(Exporter(config, args.config_file), args.listen))
+        asyncio.run(serve(Exporter(config, args.config_file), args.listen, web_config, auto_reload))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

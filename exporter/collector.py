@@ -20,8 +20,9 @@ _LATEST = "(latest scheduled run)"
 
 
 class FaultCollector(Collector):
-    def __init__(self, store: ResultsStore) -> None:
+    def __init__(self, store: ResultsStore, include_exporter_metrics: bool = True) -> None:
         self.store = store
+        self.include_exporter_metrics = include_exporter_metrics  # off for /probe?format=prometheus
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
         states = self.store.states()
@@ -29,7 +30,8 @@ class FaultCollector(Collector):
         yield from self._checks(states)
         yield from self._certificates(states)
         yield from self._dns(states)
-        yield from self._exporter()
+        if self.include_exporter_metrics:
+            yield from self._exporter()
 
     def _faults(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
         fault = GaugeMetricFamily("sslfault_fault", f"1 for each active fault on a target {_LATEST}.",

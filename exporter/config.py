@@ -126,6 +126,16 @@ class LimitsConfig(_Model):
     max_aia_fetches: int = Field(default=4, ge=0, le=16)
 
 
+class ProbeEndpointConfig(_Model):
+    """Who may be probed on demand through GET /probe (it must never become an open proxy)."""
+
+    # Besides the configured targets, host names matching these shell patterns, e.g. "*.example.com".
+    allow_hosts: tuple[str, ...] = ()
+    # Pattern-matched hosts resolving to private, loopback or link-local addresses are refused unless true.
+    allow_private_addresses: bool = False
+    max_concurrent: int = Field(default=4, ge=1, le=256)
+
+
 class CheckSettings(_Model):
     """Settings a target may override; unset fields fall back to `defaults`."""
 
@@ -224,6 +234,7 @@ class Config(_Model):
     resolver: ResolverConfig = ResolverConfig()
     trust: TrustConfig = TrustConfig()
     limits: LimitsConfig = LimitsConfig()
+    probe: ProbeEndpointConfig = ProbeEndpointConfig()
     targets: tuple[TargetConfig, ...] = ()
 
     @model_validator(mode="after")

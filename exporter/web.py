@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import json
 import logging
@@ -17,9 +18,12 @@ from exporter import __version__
 from exporter.collector import FaultCollector
 from exporter.config import Config, ConfigError, load_config
 from exporter.faults import get_fault
+from exporter.probe_endpoint import ProbeHandler
 from exporter.scheduler import Scheduler
 from exporter.store import ResultsStore
 from exporter.views import all_targets, target_detail
+from exporter.webconfig import WebConfig
+from exporter.webconfig import middleware as webconfig_middleware
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +69,16 @@ class Exporter:
             return True, []
 
 
-def make_app(exporter: Exporter) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+def make_app(exporter: Exporter, web_config: WebConfig | None = None) -> web.Application:
+    middlewares = [webconfig_middleware(web_config)] if web_config else []
+    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app["exporter"] = exporter
     app.router.add_get("/", landing_page)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
+    app.router.add_get("/probe", ProbeHandler())
     app.router.add_get("/api/targets", api_targets)
     app.router.add_get("/api/targets/{name}", api_target)
     app.on_startup.append(_on_startup)
@@ -175,15 +181,46 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def serve(exporter: Exporter, listen: str, ready_file: Path | None = None) -> None:
+async def serve(exporter: Exporter, listen: str, web_config: WebConfig | None = None,
+                auto_reload_seconds: float | None = None) -> None:
     """Run the app until cancelled."""
     host, port = parse_listen_address(listen)
-    runner = web.AppRunner(make_app(exporter), access_log=None)
+    runner = web.AppRunner(make_app(exporter, web_config), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    ssl_context = web_config.ssl_context() if web_config else None
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
-    log.info("listening", extra={"address": f"{host}:{port}"})
+    log.info("listening", extra={"address": f"{host}:{port}", "tls": ssl_context is not None})
+    watcher = None
+    if auto_reload_seconds and exporter.config_path:
+        watcher = asyncio.get_running_loop().create_task(watch_config(exporter, auto_reload_seconds))
     try:
         await asyncio.Event().wait()
     finally:
+        if watcher:
+            watcher.cancel()
         await runner.cleanup()
+
+
+def _file_signature(path: str) -> tuple[float, int, str] | None:
+    try:
+        data = Path(path).read_bytes()
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return stat.st_mtime, stat.st_size, hashlib.sha256(data).hexdigest()
+
+
+async def watch_config(exporter: Exporter, every: float) -> None:
+    """Reload when the config file's content changes (polling: works on any filesystem and with
+    ConfigMap symlink swaps, where inotify on the file itself misses the change)."""
+    assert exporter.config_path
+    last = _file_signature(exporter.config_path)
+    while True:
+        await asyncio.sleep(every)
+        current = _file_signature(exporter.config_path)
+        if current is not None and last is not None and current[2] != last[2]:
+            log.info("config file changed, reloading", extra={"path": exporter.config_path})
+            await exporter.reload()
+        if current is not None:
+            last = current

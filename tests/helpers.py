@@ -46,7 +46,10 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
         return 0, ""
 
 
-def start_exporter(config: dict[str, Any], workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_exporter(
+    config: dict[str, Any], workdir: Path, port: int | None = None, extra_args: tuple[str, ...] = (),
+    scheme: str = "http",
+) -> tuple[subprocess.Popen[bytes], str]:
     """`sslfault serve` as a real subprocess; returns the process and its base URL."""
     port = port or free_port()
     config_file = workdir / "sslfault.yaml"
@@ -54,10 +57,10 @@ def start_exporter(config: dict[str, Any], workdir: Path, port: int | None = Non
     log = (workdir / "sslfault.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "exporter", "serve", "--config.file", str(config_file),
-         "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "debug"],
+         "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "debug", *extra_args],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
-    return proc, f"http://127.0.0.1:{port}"
+    return proc, f"{scheme}://127.0.0.1:{port}"
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:

@@ -1,0 +1,116 @@
+"""GET /probe?target=HOST[&port=N][&format=json|prometheus]: run every enabled check now.
+
+Not an open proxy: only configured targets, or host names matching `probe.allow_hosts`;
+pattern-matched hosts that resolve to private or loopback addresses are refused unless
+`probe.allow_private_addresses` is set. A semaphore bounds concurrent on-demand probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import ipaddress
+import json
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
+
+from exporter.cli import addresses_of
+from exporter.collector import FaultCollector
+from exporter.config import Config, Target, TargetConfig, resolve_target
+from exporter.context import ProbeContext
+from exporter.report import build_report
+from exporter.runner import run_target
+from exporter.store import ResultsStore
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def pick_target(config: Config, host: str, port: int | None) -> tuple[Target, bool]:
+    """The configured target for host[:port], or a default-settings target if a pattern allows it.
+
+    Returns (target, configured)."""
+    name = host.strip().lower().rstrip(".")
+    for target in config.resolved_targets():
+        if target.host == name and (port is None or target.port == port):
+            return target, True
+    if not any(fnmatch.fnmatchcase(name, p.lower()) for p in config.probe.allow_hosts):
+        raise Refused(403, f"{host!r} is not a configured target and matches no probe.allow_hosts pattern")
+    settings: dict[str, object] = {"host": name}
+    if port is not None:
+        settings["port"] = port
+    try:
+        return resolve_target(TargetConfig.model_validate(settings), config.defaults), False
+    except ValidationError as exc:
+        raise Refused(400, f"invalid target: {exc.errors()[0]['msg']}") from None
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not ip.is_global or ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+class ProbeHandler:
+    def __init__(self) -> None:
+        self._slots: asyncio.Semaphore | None = None
+        self._size = 0
+
+    def _semaphore(self, size: int) -> asyncio.Semaphore:
+        if self._slots is None or self._size != size:
+            self._slots, self._size = asyncio.Semaphore(size), size
+        return self._slots
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        exporter = request.app["exporter"]
+        config: Config = exporter.config
+        host = request.query.get("target", "")
+        port_text = request.query.get("port")
+        fmt = request.query.get("format", "json")
+        try:
+            if not host:
+                raise Refused(400, "missing ?target=HOST")
+            if fmt not in ("json", "prometheus"):
+                raise Refused(400, "format must be json or prometheus")
+            port = int(port_text) if port_text else None
+            if port is not None and not 0 < port < 65536:
+                raise Refused(400, "port must be 1-65535")
+            target, configured = pick_target(config, host, port)
+            slots = self._semaphore(config.probe.max_concurrent)
+            if slots.locked():
+                raise Refused(429, f"too many on-demand probes running (limit {config.probe.max_concurrent})")
+            async with slots:
+                results = await self._probe(exporter, target, configured, config)
+        except ValueError:
+            return _error(400, "port must be a number")
+        except Refused as exc:
+            return _error(exc.status, exc.reason)
+        if fmt == "prometheus":
+            store = ResultsStore()
+            store.set_targets([target])
+            store.record(target, results)
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(FaultCollector(store, include_exporter_metrics=False))
+            return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        report = build_report(target.host, target.port, addresses_of(results), results)
+        return web.json_response(report, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+    async def _probe(self, exporter, target: Target, configured: bool, config: Config):  # type: ignore[no-untyped-def]
+        resources = exporter.scheduler.resources
+        ctx = ProbeContext(target, resources)
+        if not configured and not config.probe.allow_private_addresses:
+            resolution = await ctx.resolution()
+            private = [a for a in resolution.addresses if _is_private(a)]
+            if private:
+                raise Refused(403, f"{target.host} resolves to private or loopback address(es) {', '.join(private)}; "
+                                   "set probe.allow_private_addresses to allow")
+        return await run_target(target, resources, ctx=ctx)
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)

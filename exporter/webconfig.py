@@ -1,0 +1,150 @@
+"""`--web.config.file`: the exporter-toolkit format (TLS, mTLS, basic auth with bcrypt hashes)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal
+
+import bcrypt
+import yaml
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from exporter.config import ConfigError
+
+ClientAuth = Literal[
+    "NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"
+]
+_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
+             "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSServerConfig(_Model):
+    cert_file: str
+    key_file: str
+    client_auth_type: ClientAuth = "NoClientCert"
+    client_ca_file: str | None = None
+    min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
+    max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS13"
+    cipher_suites: tuple[str, ...] = ()  # OpenSSL names; accepted for compatibility
+    curve_preferences: tuple[str, ...] = ()
+    prefer_server_cipher_suites: bool = True
+
+    @field_validator("cert_file", "key_file", "client_ca_file")
+    @classmethod
+    def _exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"file {value!r} does not exist")
+        return value
+
+
+class HTTPServerConfig(_Model):
+    http2: bool = False  # accepted for compatibility; aiohttp serves HTTP/1.1
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class WebConfig(_Model):
+    tls_server_config: TLSServerConfig | None = None
+    http_server_config: HTTPServerConfig = HTTPServerConfig()
+    basic_auth_users: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("basic_auth_users")
+    @classmethod
+    def _bcrypt_hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        for user, hashed in value.items():
+            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+                raise ValueError(f"user {user!r}: expected a bcrypt hash ($2y$...), e.g. from `htpasswd -nBC 10 {user}`")
+        return value
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        tls = self.tls_server_config
+        if tls is None:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = _VERSIONS[tls.min_version]
+        ctx.maximum_version = _VERSIONS[tls.max_version]
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        if tls.cipher_suites:
+            ctx.set_ciphers(":".join(tls.cipher_suites))
+        if tls.client_auth_type != "NoClientCert":
+            if tls.client_ca_file:
+                ctx.load_verify_locations(tls.client_ca_file)
+            required = tls.client_auth_type in ("RequireAnyClientCert", "RequireAndVerifyClientCert")
+            ctx.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+        return ctx
+
+
+def load_web_config(path: str) -> WebConfig:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(path, [f"{path}: cannot read web config: {exc}"]) from None
+    try:
+        config = WebConfig.model_validate(data)
+        config.ssl_context()  # fail at start on unreadable keys or bad ciphers, not at the first request
+    except ValidationError as exc:
+        raise ConfigError(path, [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                                 for e in exc.errors()]) from None
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(path, [f"{path}: tls_server_config: {exc}"]) from None
+    return config
+
+
+class BasicAuth:
+    """Checks credentials with bcrypt; the same work is done for unknown users (no user enumeration by timing)."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self._users = {u: h.encode() for u, h in users.items()}
+        self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=10))
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: set[bytes] = set()  # HMACs of credentials already checked: bcrypt is slow by design
+
+    def check(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        hashed = self._users.get(user, self._dummy)
+        token = hmac.new(self._cache_key, f"{user}\0{password}\0".encode() + hashed, hashlib.sha256).digest()
+        if token in self._verified:
+            return True
+        ok = bcrypt.checkpw(password.encode(), hashed) and user in self._users
+        if ok and len(self._verified) < 1000:
+            self._verified.add(token)
+        return ok
+
+
+def middleware(config: WebConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
+    auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
+    headers = config.http_server_config.headers
+
+    @web.middleware
+    async def secure(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                     ) -> web.StreamResponse:
+        if auth is not None and not await _run_check(auth, request.headers.get("Authorization")):
+            return web.Response(status=401, text="Unauthorized\n",
+                                headers={"WWW-Authenticate": 'Basic realm="ssl-fault-exporter"'})
+        response = await handler(request)
+        response.headers.update(headers)
+        return response
+
+    return secure
+
+
+async def _run_check(auth: BasicAuth, header: str | None) -> bool:
+    import asyncio
+
+    # bcrypt takes tens of milliseconds: keep the event loop (and scrapes) responsive.
+    return await asyncio.to_thread(auth.check, header)

@@ -1,0 +1,143 @@
+"""Operator features: /probe (not an open proxy), web config (TLS, basic auth), auto reload."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import bcrypt
+import pytest
+import yaml
+
+from exporter.lab.demo import lab_config_dict
+from exporter.lab.lab import Lab
+from tests.helpers import ROOT, http_get, start_exporter, stop_process, wait_for
+
+
+@pytest.fixture(scope="module")
+def exporter_url(lab: Lab, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    workdir = tmp_path_factory.mktemp("operator")
+    config = lab_config_dict(lab, interval="10m", timeout="3s")
+    config["targets"] = [t for t in config["targets"] if t["name"] in ("ok", "leaf-only")]
+    config["probe"] = {"allow_hosts": ["expired.lab.test", "refused.*.test"], "max_concurrent": 2}
+    proc, base = start_exporter(config, workdir, extra_args=("--config.auto-reload-interval", "0.3s"))
+    try:
+        wait_for(lambda: http_get(f"{base}/-/ready")[0] == 200, 30, "exporter ready")
+        yield base, workdir, config
+    finally:
+        stop_process(proc)
+
+
+def test_probe_configured_target_json(lab: Lab, exporter_url) -> None:  # type: ignore[no-untyped-def]
+    base, _, _ = exporter_url
+    status, body = http_get(f"{base}/probe?target=leaf-only.lab.test")
+    assert status == 200, body
+    report = json.loads(body)
+    assert [f["id"] for f in report["faults"]] == ["chain_incomplete"]
+    assert report["addresses"] == list(lab.scenarios["leaf-only"].addresses)
+
+
+def test_probe_prometheus_format(exporter_url) -> None:  # type: ignore[no-untyped-def]
+    base, _, _ = exporter_url
+    status, body = http_get(f"{base}/probe?target=leaf-only.lab.test&format=prometheus")
+    assert status == 200
+    assert 'sslfault_fault{fault="chain_incomplete",severity="critical",target="leaf-only"} 1.0' in body
+    assert "sslfault_build_info" not in body
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ("target=evil.example.org", 403, "not a configured target"),
+        ("target=169.254.169.254", 403, "not a configured target"),
+        ("target=expired.lab.test", 403, "private or loopback"),  # allowed by pattern, but resolves to 127.x
+        ("", 400, "missing ?target"),
+        ("target=ok.lab.test&port=x", 400, "port must be a number"),
+        ("target=ok.lab.test&format=xml", 400, "format must be"),
+    ],
+)
+def test_probe_refuses(exporter_url, query: str, status: int, words: str) -> None:  # type: ignore[no-untyped-def]
+    base, _, _ = exporter_url
+    got, body = http_get(f"{base}/probe?{query}")
+    assert got == status and words in json.loads(body)["error"], body
+
+
+def test_auto_reload_adds_and_keeps_targets(exporter_url) -> None:  # type: ignore[no-untyped-def]
+    base, workdir, config = exporter_url
+    new = dict(config, targets=config["targets"] + [{"host": "expired.lab.test", "port": config["targets"][0]["port"],
+                                                       "name": "expired"}])
+    (workdir / "sslfault.yaml").write_text(yaml.safe_dump(new))
+    wait_for(lambda: 'fault="cert_expired",severity="critical",target="expired"' in http_get(f"{base}/metrics")[1],
+             15, "the added target to be probed after an automatic reload")
+    assert 'target="leaf-only"' in http_get(f"{base}/metrics")[1]
+    (workdir / "sslfault.yaml").write_text("targets: [{host: 'bad host'}]\n")
+    wait_for(lambda: "sslfault_config_last_reload_successful 0.0" in http_get(f"{base}/metrics")[1], 10,
+             "a broken file to be rejected")
+    assert 'target="expired"' in http_get(f"{base}/metrics")[1]
+
+
+def _make_tls_files(lab: Lab, workdir: Path) -> tuple[str, str]:
+    issued = lab.pki.issue_leaf(["127.0.0.1", "localhost"])
+    cert, key = workdir / "web.crt", workdir / "web.key"
+    cert.write_bytes(issued.cert_pem + lab.pki.ecc_intermediate.cert_pem)
+    key.write_bytes(issued.key_pem)
+    return str(cert), str(key)
+
+
+def test_web_config_tls_and_basic_auth(lab: Lab, tmp_path: Path) -> None:
+    cert, key = _make_tls_files(lab, tmp_path)
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": cert, "key_file": key},
+                                   "basic_auth_users": {"prometheus": hashed}}))
+    config = lab_config_dict(lab, interval="10m")
+    config["targets"] = config["targets"][:1]
+    proc, base = start_exporter(config, tmp_path, extra_args=("--web.config.file", str(web)), scheme="https")
+    ctx = ssl.create_default_context(cafile=lab.root_ca_file)
+
+    def get(path: str, password: str | None) -> int:
+        request = urllib.request.Request(base + path)
+        if password is not None:
+            token = base64.b64encode(f"prometheus:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, context=ctx, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return 0
+
+    try:
+        wait_for(lambda: get("/-/healthy", "s3cret") == 200, 20, "TLS exporter up")
+        assert get("/metrics", None) == 401
+        assert get("/metrics", "wrong") == 401
+        assert get("/metrics", "s3cret") == 200
+        assert get("/probe?target=x", None) == 401
+        # Plain HTTP is not served on the TLS port.
+        assert http_get(base.replace("https", "http") + "/metrics")[0] != 200
+    finally:
+        stop_process(proc)
+
+
+@pytest.mark.parametrize(
+    ("web", "words"),
+    [
+        ({"basic_auth_users": {"u": "plaintext"}}, "expected a bcrypt hash"),
+        ({"tls_server_config": {"cert_file": "/nonexistent.crt", "key_file": "/nonexistent.key"}}, "does not exist"),
+        ({"tls_sever_config": {}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_web_config_refuses_to_start(tmp_path: Path, web: dict, words: str) -> None:  # type: ignore[type-arg]
+    (tmp_path / "web.yml").write_text(yaml.safe_dump(web))
+    (tmp_path / "c.yml").write_text("targets: []\n")
+    proc = subprocess.run([sys.executable, "-m", "exporter", "serve", "--config.file", str(tmp_path / "c.yml"),
+                           "--web.config.file", str(tmp_path / "web.yml")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert proc.returncode == 2 and words in proc.stderr, proc.stderr
