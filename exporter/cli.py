@@ -44,9 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--expiry-warning-days", type=float, default=21.0)
     diagnose.add_argument("--timeout", default="10s")
     diagnose.add_argument("--check", action="append", choices=CHECK_NAMES, help="only these checks (repeatable)")
+    _add_issuance_flags(diagnose)
     diagnose.add_argument("--json", action="store_true")
     diagnose.add_argument("--lang", choices=("en", "zh"), default="en")
     _add_logging(diagnose, default_level="warning")
+
+    check = sub.add_parser("check", help="run every configured target once and print a summary table")
+    check.add_argument("--config.file", dest="config_file", required=True)
+    check.add_argument("--json", dest="json_file", metavar="FILE", help="also write the full results as JSON ('-': stdout)")
+    check.add_argument("--csv", dest="csv_file", metavar="FILE", help="also write a CSV summary ('-': stdout)")
+    _add_logging(check, default_level="warning")
 
     check_config = sub.add_parser("check-config", help="validate a config file")
     check_config.add_argument("file")
@@ -69,6 +76,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_issuance_flags(parser: argparse.ArgumentParser) -> None:
+    """Issuance checks (guide S1, S2): CAA, DNS-TXT and file validation."""
+    parser.add_argument("--ca-identifier", action="append", default=[], metavar="DOMAIN",
+                        help="CAA identifier of the CA that issues (e.g. letsencrypt.org; repeatable); enables the CAA check")
+    parser.add_argument("--certificate-name", action="append", default=[], metavar="NAME",
+                        help="a name the certificate must cover, e.g. *.example.com (repeatable; default: HOST)")
+    parser.add_argument("--wildcard", action="store_true", help="the certificate covers HOST and *.HOST")
+    parser.add_argument("--dns-validation-value", metavar="V", help="expected TXT value; enables the DNS-TXT check")
+    parser.add_argument("--dns-validation-record", metavar="NAME", help="TXT record name (default _dnsauth.HOST)")
+    parser.add_argument("--file-validation-token", metavar="T", help="expected file body; enables the file check")
+    parser.add_argument("--file-validation-path", metavar="PATH", help="URL path of the validation file")
+    parser.add_argument("--http-port", type=int, metavar="N", help="plain HTTP port for file validation (default 80)")
+    parser.add_argument("--authoritative-port", type=int, metavar="N",
+                        help="port to query authoritative name servers on (default 53)")
+
+
+def _issuance_target(args: argparse.Namespace) -> dict[str, object]:
+    target: dict[str, object] = {}
+    if args.ca_identifier:
+        target["ca_identifiers"] = args.ca_identifier
+    names = list(args.certificate_name)
+    if args.wildcard:
+        names = [args.host, f"*.{args.host}", *names]
+    if names:
+        target["certificate_names"] = list(dict.fromkeys(names))
+    if args.dns_validation_value is not None or args.dns_validation_record is not None:
+        if args.dns_validation_value is None:
+            raise ValueError("--dns-validation-record needs --dns-validation-value")
+        target["dns_validation"] = {"value": args.dns_validation_value, "record": args.dns_validation_record}
+    if args.file_validation_token is not None or args.file_validation_path is not None:
+        if args.file_validation_token is None:
+            raise ValueError("--file-validation-path needs --file-validation-token")
+        target["file_validation"] = {"token": args.file_validation_token}
+        if args.file_validation_path:
+            target["file_validation"]["path"] = args.file_validation_path  # type: ignore[index]
+    if args.http_port is not None:
+        target["http_port"] = args.http_port
+    return target
+
+
 def _add_logging(parser: argparse.ArgumentParser, default_level: str = "info") -> None:
     parser.add_argument("--log.level", dest="log_level", default=default_level,
                         choices=("debug", "info", "warning", "error"))
@@ -78,7 +125,7 @@ def _add_logging(parser: argparse.ArgumentParser, default_level: str = "info") -
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {
-        "serve": cmd_serve, "diagnose": cmd_diagnose, "check-config": cmd_check_config,
+        "serve": cmd_serve, "diagnose": cmd_diagnose, "check-config": cmd_check_config, "check": cmd_check,
         "faults": cmd_faults, "demo": cmd_demo,
     }.get(args.command)
     if handler is None:
@@ -98,6 +145,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"{args.file}: OK, {len(config.targets)} target(s)")
     return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from exporter.fleet import run_check_command
+    from exporter.logs import setup_logging
+
+    setup_logging(args.log_level, args.log_format)
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return EXIT_USAGE
+    return run_check_command(config, args.json_file, args.csv_file)
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
@@ -123,9 +184,13 @@ def diagnose_config(args: argparse.Namespace) -> Config:
                                  "expected_addresses": args.expected_address}
     if args.check:
         target["checks"] = args.check
+    target.update(_issuance_target(args))
+    resolver: dict[str, object] = {"nameservers": args.nameserver}
+    if args.authoritative_port is not None:
+        resolver["authoritative_port"] = args.authoritative_port
     return Config.model_validate({
         "defaults": {"timeout": args.timeout, "expiry_warning_days": args.expiry_warning_days},
-        "resolver": {"nameservers": args.nameserver},
+        "resolver": resolver,
         "trust": {"use_system": True, "ca_files": args.ca_file},
         "targets": [target],
     })
@@ -154,7 +219,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 async def diagnose(config: Config) -> dict[str, object]:
     """Run every enabled check on the config's single target; return the JSON report."""
     from exporter.context import Resources
-    from exporter.report import build_report
+    from exporter.report import addresses_of, build_report
     from exporter.runner import run_target
 
     target = config.resolved_targets()[0]
@@ -164,15 +229,6 @@ async def diagnose(config: Config) -> dict[str, object]:
     finally:
         await resources.close()
     return build_report(target.host, target.port, addresses_of(results), results)
-
-
-def addresses_of(results: dict) -> list[str]:  # type: ignore[type-arg]
-    from exporter.checks.dns import DnsResult
-
-    dns = results.get("dns")
-    if dns is not None and isinstance(dns.outcome.result, DnsResult):
-        return list(dns.outcome.result.ipv4 + dns.outcome.result.ipv6)
-    return []
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

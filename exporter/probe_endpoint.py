@@ -16,11 +16,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
-from exporter.cli import addresses_of
 from exporter.collector import FaultCollector
 from exporter.config import Config, Target, TargetConfig, resolve_target
 from exporter.context import ProbeContext
-from exporter.report import build_report
+from exporter.report import addresses_of, build_report
 from exporter.runner import run_target
 from exporter.store import ResultsStore
 

@@ -54,6 +54,16 @@ def build_report(
     }
 
 
+def addresses_of(results: Mapping[str, CheckResult]) -> list[str]:
+    """The addresses the dns check resolved, for the report header."""
+    from exporter.checks.dns import DnsResult  # late: checks import report helpers' siblings
+
+    dns = results.get("dns")
+    if dns is not None and isinstance(dns.outcome.result, DnsResult):
+        return list(dns.outcome.result.ipv4 + dns.outcome.result.ipv6)
+    return []
+
+
 def worst_severity(report: Mapping[str, Any]) -> Severity | None:
     severities = [Severity(f["severity"]) for f in report["faults"]]
     return max(severities, key=lambda s: s.rank) if severities else None

@@ -6,15 +6,14 @@ import time
 from typing import Any
 
 from exporter.checks.tls import TlsResult
-from exporter.cli import addresses_of
 from exporter.models import CheckStatus
-from exporter.report import build_report, worst_severity
+from exporter.report import addresses_of, build_report, worst_severity
 from exporter.scheduler import Scheduler
 from exporter.store import ResultsStore, TargetState
 
 
 def target_report(state: TargetState) -> dict[str, Any]:
-    return build_report(state.target.host, state.target.port, addresses_of(dict(state.results)), state.results)
+    return build_report(state.target.host, state.target.port, addresses_of(state.results), state.results)
 
 
 def days_to_expiry(state: TargetState, now: float | None = None) -> float | None:

@@ -141,3 +141,27 @@ def test_bad_web_config_refuses_to_start(tmp_path: Path, web: dict, words: str) 
                            "--web.config.file", str(tmp_path / "web.yml")],
                           capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+
+
+def test_check_command_summary_json_csv_and_exit_code(lab: Lab, tmp_path: Path) -> None:
+    config = lab_config_dict(lab, timeout="3s")
+    config["targets"] = [t for t in config["targets"] if t["name"] in ("ok", "expiring", "leaf-only", "refused")]
+    (tmp_path / "c.yml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "exporter", "check", "--config.file", str(tmp_path / "c.yml"),
+                           "--json", str(tmp_path / "out.json"), "--csv", str(tmp_path / "out.csv")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # leaf-only and refused are critical
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["TARGET", "WORST", "DAYS", "LEFT", "FAULTS"]
+    order = [line.split()[0] for line in lines[1:]]
+    assert order[-1] == "ok" and order.index("expiring") > order.index("leaf-only")
+    assert "[4/4]" in proc.stderr  # plain progress lines when stderr is not a terminal
+    data = json.loads((tmp_path / "out.json").read_text())
+    by_name = {t["name"]: t for t in data["targets"]}
+    assert by_name["expiring"]["status"] == "warning" and 4 < by_name["expiring"]["days_to_expiry"] < 6
+    assert "tcp_connect_refused" in (tmp_path / "out.csv").read_text()
+    healthy = dict(config, targets=[t for t in config["targets"] if t["name"] == "ok"])
+    (tmp_path / "ok.yml").write_text(yaml.safe_dump(healthy))
+    proc = subprocess.run([sys.executable, "-m", "exporter", "check", "--config.file", str(tmp_path / "ok.yml")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
