@@ -172,3 +172,42 @@ def test_collector_exports_certificate_metrics_even_when_expired(lab: Lab, lab_c
     if shutil.which("promtool"):
         check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_fault_changes_are_logged_at_info(lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
+    from exporter.lab.demo import lab_config_dict
+
+    def config_pointing_at(scenario: str) -> Config:
+        data = lab_config_dict(lab)
+        source = lab.scenarios[scenario]
+        data["targets"] = [{"host": source.host, "port": source.port, "name": "watched"}]
+        return Config.model_validate(data)
+
+    async def go() -> None:
+        store = ResultsStore()
+        scheduler = Scheduler(store)
+        for scenario in ("expired", "ok"):
+            config = config_pointing_at(scenario)
+            scheduler.apply(config)
+            await scheduler.run_once(config.resolved_targets()[0])
+        await scheduler.shutdown()
+
+    caplog.set_level("DEBUG", logger="exporter.scheduler")
+    run(go())
+    infos = [(r.getMessage(), getattr(r, "fault", None)) for r in caplog.records if r.levelname == "INFO"]
+    assert ("fault appeared", "cert_expired") in infos
+    assert ("fault cleared", "cert_expired") in infos
+    assert any(r.getMessage() == "check done" and r.levelname == "DEBUG" for r in caplog.records)
+
+
+def test_json_log_lines_carry_structured_fields() -> None:
+    import json
+    import logging
+
+    from exporter.logs import JsonFormatter
+
+    record = logging.LogRecord("exporter.scheduler", logging.INFO, __file__, 1, "fault appeared", (), None)
+    record.target, record.fault, record.address = "shop", "cert_expired", "192.0.2.1"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "fault appeared" and line["level"] == "info"
+    assert (line["target"], line["fault"], line["address"]) == ("shop", "cert_expired", "192.0.2.1")
