@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509 import verification
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
-from exporter.certfiles.parse import INVALID, CertItem, KeyItem, ParsedFile, file_finding, key_description, read_file
+from exporter.certfiles.parse import INVALID, CertItem, KeyItem, ParsedFile, file_finding, read_file
 from exporter.certinfo import CertSummary, describe, is_self_signed, key_family, key_type, policy_findings
 from exporter.certinfo import summarize, validity_findings
 from exporter.faults import FaultId
@@ -53,7 +56,11 @@ def lint_files(
     now: dt.datetime | None = None,
     expiry_warning_days: float = 21,
 ) -> LintResult:
-    """Lint the certificate files of one upload (cert, chain and key may be split over files)."""
+    """Lint the certificate files of one upload (cert, chain and key may be split over files).
+
+    Never raises: unreadable or unparsable input is a cert_file_invalid_pem finding. Without any
+    trust anchor (use_system_roots=False and no usable ca_file) the chain is not judged.
+    """
     return analyse(paths, key_path=key_path, password=password, ca_file=ca_file,
                    use_system_roots=use_system_roots, now=now, expiry_warning_days=expiry_warning_days).result
 
@@ -70,8 +77,9 @@ def analyse(
 ) -> Analysis:
     now = now or dt.datetime.now(UTC)
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    paths = [os.fspath(p) for p in paths]  # pathlib.Path too; JSON data needs plain strings
     files = tuple(read_file(p, password) for p in paths)
-    key_file = read_file(key_path, password) if key_path else None
+    key_file = read_file(os.fspath(key_path), password) if key_path else None
     findings = [f for parsed in files for f in parsed.findings]
     if key_file is not None:
         findings += key_file.findings
@@ -295,6 +303,16 @@ def _order(files: tuple[ParsedFile, ...], path: list[CertItem]) -> list[Finding]
     return out
 
 
+def _key_description(key: PrivateKeyTypes) -> str:
+    """Public facts only, named like certinfo.key_type: "RSA-2048", "EC-P256", "Ed25519"."""
+    public = key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return "EC-" + public.curve.name.replace("secp", "P").replace("r1", "").replace("prime256v1", "P256")
+    size = getattr(public, "key_size", None)
+    name = type(public).__name__.replace("PublicKey", "").lstrip("_")
+    return f"{name}-{size}" if size else name
+
+
 def _spki(public_key: object) -> bytes:
     return public_key.public_bytes(  # type: ignore[attr-defined, no-any-return]
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -311,7 +329,7 @@ def _key_match(keys: list[KeyItem], leaf: CertItem, items: list[CertItem]) -> li
         if spki == leaf_spki:
             continue
         owner = next((i for i in items if _spki(i.cert.public_key()) == spki), None)
-        text = (f"the {item.kind} private key ({key_description(item.key)}) does not belong to the leaf "
+        text = (f"the {item.kind} private key ({_key_description(item.key)}) does not belong to the leaf "
                 f"{describe(leaf.cert)} ({key_type(leaf.cert)})")
         text += f"; it belongs to {_where(owner)}" if owner else ""
         out.append(file_finding(str(FaultId.CERT_FILE_KEY_MISMATCH), item.file, item.line, text))

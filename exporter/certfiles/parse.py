@@ -19,7 +19,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
@@ -86,17 +85,6 @@ def file_finding(fault: str, path: str, line: int | None, text: str) -> Finding:
     """The detail names file and line too, because the text report prints only the detail."""
     where = f"{path}, line {line}" if line else path
     return Finding(fault, f"{where}: {text}", None, {"file": path, "line": line})
-
-
-def key_description(key: PrivateKeyTypes) -> str:
-    """Public facts only: algorithm and size."""
-    if isinstance(key, rsa.RSAPrivateKey | dsa.DSAPrivateKey):
-        return f"{'RSA' if isinstance(key, rsa.RSAPrivateKey) else 'DSA'}-{key.key_size}"
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return "EC-" + key.curve.name.replace("secp", "P").replace("r1", "").replace("prime256v1", "P256")
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
-        return "Ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else "Ed448"
-    return type(key).__name__
 
 
 def read_file(path: str, password: bytes | None = None) -> ParsedFile:
@@ -383,8 +371,11 @@ def _content_line(parsed: ParsedFile, block: _Block, number: int, line: str, str
 def _finish_block(parsed: ParsedFile, block: _Block, end: int, password: bytes | None) -> None:
     if block.bad or block.label in _IGNORED_LABELS:
         return
+    body = "".join(block.body)
     try:
-        der = binascii.a2b_base64("".join(block.body).encode("ascii"), strict_mode=True)  # padding must be exact
+        if len(body) % 4:  # PEM base64 is always padded; strict mode alone lets "QUJD=" through
+            raise ValueError("length")
+        der = binascii.a2b_base64(body.encode("ascii"), strict_mode=True)
     except (binascii.Error, ValueError):
         parsed.add(INVALID, block.begin, f"the base64 of this {block.label} block (lines {block.begin}-{end}) does "
                    "not decode: its length or padding is wrong, so a line was probably cut or lost")
