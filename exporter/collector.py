@@ -9,10 +9,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.checks.caa import CaaResult
 from exporter.checks.chain import ChainResult
 from exporter.checks.dns import DnsResult
 from exporter.checks.tls import TlsResult
 from exporter.faults import get_fault
+from exporter.filewatch import CertFilesResult
 from exporter.models import CheckStatus, Severity
 from exporter.store import ResultsStore, TargetState
 
@@ -30,6 +32,7 @@ class FaultCollector(Collector):
         yield from self._checks(states)
         yield from self._certificates(states)
         yield from self._dns(states)
+        yield from self._caa(states)
         if self.include_exporter_metrics:
             yield from self._exporter()
 
@@ -98,6 +101,18 @@ class FaultCollector(Collector):
                 })
                 if a.version:
                     version.add_metric(labels, {"version": a.version})
+            files = _result(state, "cert_files", CertFilesResult)
+            if files and files.certificates:
+                # A file has no address: the label is empty. Chain expiry: every non-root certificate in it.
+                leaf, labels = files.certificates[0], [state.target.name, ""]
+                not_after.add_metric(labels, leaf.not_after)
+                not_before.add_metric(labels, leaf.not_before)
+                info.add_metric(labels, {
+                    "subject": leaf.subject, "issuer": leaf.issuer, "serial": leaf.serial,
+                    "fingerprint_sha256": leaf.fingerprint_sha256, "key_type": leaf.key_type,
+                })
+                chain_after.add_metric(labels, min(c.not_after for c in files.certificates
+                                                   if not c.self_signed or c is leaf))
             chain = _result(state, "chain", ChainResult)
             for c in chain.addresses if chain else ():
                 if c.chain_not_after is not None:
@@ -117,6 +132,16 @@ class FaultCollector(Collector):
                 addresses.add_metric([state.target.name, "ipv4"], len(dns.ipv4))
                 addresses.add_metric([state.target.name, "ipv6"], len(dns.ipv6))
         yield addresses
+
+    def _caa(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
+        allowed = GaugeMetricFamily("sslfault_caa_issuance_allowed",
+                                    f"1 if CAA lets a configured CA issue for all the target's names, 0 if not {_LATEST}.",
+                                    labels=["target"])
+        for state in states:
+            caa = _result(state, "caa", CaaResult)
+            if caa:
+                allowed.add_metric([state.target.name], 1.0 if caa.issuance_allowed else 0.0)
+        yield allowed
 
     def _exporter(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
         reload = self.store.reload

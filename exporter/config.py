@@ -136,6 +136,25 @@ class ProbeEndpointConfig(_Model):
     max_concurrent: int = Field(default=4, ge=1, le=256)
 
 
+class CertFilesConfig(_Model):
+    """Certificate files on disk to watch (e.g. certbot's live/ directory), linted like `lint-cert`."""
+
+    path: str = Field(min_length=1)  # a glob: /etc/letsencrypt/live/*/fullchain.pem
+    # The key for each file: a path or a pattern with {dir}, {name} (file name) and {stem} (name without suffix).
+    key: str | None = None
+    password_file: str | None = None  # PKCS#12 / encrypted key password, read from a file
+    password_env: str | None = None  # ... or from an environment variable
+    interval: Duration | None = None  # full re-read at least this often (default: defaults.interval)
+    poll: Duration = 5.0  # how often to stat the files to see changes (mtime, size, symlink swaps)
+    expiry_warning_days: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> CertFilesConfig:
+        if self.password_file and self.password_env:
+            raise ValueError("give password_file or password_env, not both")
+        return self
+
+
 class CheckSettings(_Model):
     """Settings a target may override; unset fields fall back to `defaults`."""
 
@@ -236,6 +255,7 @@ class Config(_Model):
     limits: LimitsConfig = LimitsConfig()
     probe: ProbeEndpointConfig = ProbeEndpointConfig()
     targets: tuple[TargetConfig, ...] = ()
+    cert_files: tuple[CertFilesConfig, ...] = ()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

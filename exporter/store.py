@@ -35,11 +35,18 @@ class ResultsStore:
         self.runs = Counter[tuple[str, str]]()  # (check, status) -> count, for the _total counter
         self.reload = ReloadStatus()
         self.log = ProbeLog()
+        self._groups: dict[str, set[str]] = {}
 
-    def set_targets(self, targets: Iterable[Target]) -> None:
-        """Keep results of targets that still exist (unchanged or not), drop removed ones."""
-        fresh: dict[str, TargetState] = {}
+    def set_targets(self, targets: Iterable[Target], group: str = "network") -> None:
+        """Keep results of targets that still exist (unchanged or not), drop removed ones.
+
+        Targets come in groups (network targets, watched files) so each source replaces only its own."""
+        self._groups[group] = set()
+        fresh: dict[str, TargetState] = {
+            name: state for name, state in self._targets.items() if any(name in g for g in self._groups.values())
+        }
         for target in targets:
+            self._groups[group].add(target.name)
             old = self._targets.get(target.name)
             fresh[target.name] = TargetState(target, old.results, old.last_run) if old else TargetState(target)
         self._targets = fresh

@@ -14,10 +14,11 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from exporter import __version__
+from exporter import __version__, statuspage
 from exporter.collector import FaultCollector
 from exporter.config import Config, ConfigError, load_config
 from exporter.faults import get_fault
+from exporter.filewatch import CertFileWatcher
 from exporter.probe_endpoint import ProbeHandler
 from exporter.scheduler import Scheduler
 from exporter.store import ResultsStore
@@ -36,15 +37,18 @@ class Exporter:
         self.config_path = config_path
         self.store = ResultsStore()
         self.scheduler = Scheduler(self.store)
+        self.file_watcher = CertFileWatcher(self.store)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(FaultCollector(self.store))
         self._reload_lock = asyncio.Lock()
 
     async def start(self) -> None:
         self.scheduler.apply(self.config)
+        self.file_watcher.apply(self.config)
         self.scheduler.start()
 
     async def stop(self) -> None:
+        await self.file_watcher.stop()
         await self.scheduler.shutdown()
 
     async def reload(self) -> tuple[bool, list[str]]:
@@ -62,6 +66,7 @@ class Exporter:
                 return False, exc.errors
             self.config = config
             self.scheduler.apply(config)
+            self.file_watcher.apply(config)
             self.store.reload.successful = True
             self.store.reload.success_timestamp = time.time()
             self.store.reload.last_error = None
@@ -73,7 +78,7 @@ def make_app(exporter: Exporter, web_config: WebConfig | None = None) -> web.App
     middlewares = [webconfig_middleware(web_config)] if web_config else []
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app["exporter"] = exporter
-    app.router.add_get("/", landing_page)
+    statuspage.register(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
@@ -139,40 +144,6 @@ async def api_target(request: web.Request) -> web.Response:
 
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
-
-
-async def landing_page(request: web.Request) -> web.Response:
-    exporter: Exporter = request.app["exporter"]
-    rows = []
-    for state in sorted(exporter.store.states(), key=lambda s: s.target.name):
-        findings = {(f.fault, f.address) for r in state.results.values() for f in r.outcome.findings}
-        faults = sorted(findings, key=lambda fa: (-get_fault(fa[0]).severity.rank, fa))
-        worst = str(get_fault(faults[0][0]).severity) if faults else ("ok" if state.last_run else "pending")
-        fault_html = "<br>".join(
-            f"{html.escape(f)}{' @ ' + html.escape(a) if a else ''}" for f, a in faults
-        ) or "-"
-        errors = [f"{n}: {r.error_kind}" for n, r in state.results.items() if r.error_kind]
-        last = time.strftime("%H:%M:%S", time.gmtime(state.last_run)) if state.last_run else "never"
-        next_run = exporter.scheduler.next_run(state.target.name)
-        rows.append(
-            f"<tr class='{worst}'><td>{html.escape(state.target.name)}</td><td>{worst}</td><td>{fault_html}</td>"
-            f"<td>{html.escape(', '.join(errors)) or '-'}</td><td>{last} UTC</td>"
-            f"<td>{next_run.strftime('%H:%M:%S') + ' UTC' if next_run else '-'}</td></tr>"
-        )
-    page = _PAGE.format(version=__version__, rows="\n".join(rows) or "<tr><td colspan=6>no targets</td></tr>")
-    return web.Response(text=page, content_type="text/html")
-
-
-_PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>ssl-fault-exporter</title><style>
-body{{font-family:system-ui,sans-serif;margin:1rem}} table{{border-collapse:collapse;width:100%}}
-td,th{{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}}
-tr.critical td:nth-child(2){{color:#b00;font-weight:bold}} tr.warning td:nth-child(2){{color:#a60}}
-tr.info td:nth-child(2){{color:#06a}} tr.ok td:nth-child(2){{color:#080}}
-</style></head><body><h1>ssl-fault-exporter {version}</h1>
-<p><a href="/metrics">Metrics</a> · <a href="/-/healthy">Health</a> · <a href="/-/ready">Readiness</a></p>
-<table><tr><th>Target</th><th>Worst</th><th>Faults</th><th>Could not judge</th><th>Last run</th><th>Next run</th></tr>
-{rows}</table></body></html>"""
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:

@@ -51,7 +51,7 @@ def lint_files(
     *,
     key_path: str | None = None,
     password: bytes | None = None,
-    ca_file: str | None = None,
+    ca_file: str | Sequence[str] | None = None,
     use_system_roots: bool = True,
     now: dt.datetime | None = None,
     expiry_warning_days: float = 21,
@@ -70,7 +70,7 @@ def analyse(
     *,
     key_path: str | None = None,
     password: bytes | None = None,
-    ca_file: str | None = None,
+    ca_file: str | Sequence[str] | None = None,
     use_system_roots: bool = True,
     now: dt.datetime | None = None,
     expiry_warning_days: float = 21,
@@ -92,7 +92,7 @@ def analyse(
 
 
 def _rules(files: tuple[ParsedFile, ...], key_file: ParsedFile | None, findings: list[Finding],
-           ca_file: str | None, use_system_roots: bool, now: dt.datetime, warning_days: float) -> Analysis:
+           ca_file: str | Sequence[str] | None, use_system_roots: bool, now: dt.datetime, warning_days: float) -> Analysis:
     items = [item for parsed in files for item in parsed.certs]
     keys = [k for parsed in files for k in parsed.keys] + (key_file.keys if key_file else [])
     findings += _misplaced(files, key_file)
@@ -215,13 +215,13 @@ def load_ca_file(ca_file: str) -> tuple[x509.Certificate, ...]:
     return (x509.load_der_x509_certificate(data),)
 
 
-def _anchors(ca_file: str | None, use_system_roots: bool) -> tuple[x509.Certificate, ...]:
+def _anchors(ca_file: str | Sequence[str] | None, use_system_roots: bool) -> tuple[x509.Certificate, ...]:
     extra: tuple[x509.Certificate, ...] = ()
-    if ca_file:
+    for path in [ca_file] if isinstance(ca_file, str) else list(ca_file or ()):
         try:
-            extra = load_ca_file(ca_file)
+            extra += load_ca_file(path)
         except Exception:  # noqa: BLE001 - the CLI checks it first; the daemon keeps going
-            extra = ()
+            continue
     return extra + (_system_roots() if use_system_roots else ())
 
 
