@@ -47,7 +47,13 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     findings: list[Finding] = []
     results: list[AddressChain] = []
     for hs in served:
-        chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der]
+        try:
+            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der]
+        except ValueError as exc:
+            # Garbage from a broken or hostile server: no client can build a path from it.
+            findings.append(Finding("cert_untrusted", f"the server sent a certificate that cannot be parsed: {exc}",
+                                    hs.address))
+            continue
         address_findings, result = await _judge(chain, hs.address, target, ctx, store)
         findings += address_findings
         results.append(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -37,33 +38,48 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     if not served:
         raise DependencyError("no address completed a TLS handshake; see the reachability check")
     now = ctx.now()
-    findings: list[Finding] = []
-    per_address: list[AddressTls] = []
-    for hs in served:
-        leaf = x509.load_der_x509_certificate(hs.chain_der[0])
-        findings += validity_findings(leaf, now, target.expiry_warning_days, hs.address)
-        findings += policy_findings(leaf, hs.address)
-        covered = covers(leaf, target.host)
-        if not covered:
-            names = ", ".join(san_names(leaf)) or "no subjectAltName at all"
-            findings.append(
-                Finding("cert_hostname_mismatch", f"{describe(leaf)} covers {names}, not {target.host}", hs.address)
-            )
-        no_sni_subject = None
-        # Only meaningful when SNI clients get a right certificate; otherwise the mismatch above says it all.
-        if sni is not None and covered:
-            default = await ctx.handshake(hs.address, None)
-            no_sni_subject, finding = _judge_default(default, target.host)
-            if finding:
-                findings.append(finding)
-        per_address.append(AddressTls(hs.address, hs.version, hs.cipher, summarize(leaf), no_sni_subject))
+    # An unparsable leaf is reported by the chain check (cert_untrusted); here there are no facts to give.
+    served = [h for h in served if _parses(h.chain_der[0])]
+    judged = await asyncio.gather(*(_judge_address(hs, target, ctx, now) for hs in served))
+    findings = [f for address_findings, _ in judged for f in address_findings]
+    per_address = [address for _, address in judged]
     return CheckOutcome(tuple(findings), TlsResult(tuple(per_address)))
+
+
+def _parses(der: bytes) -> bool:
+    try:
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        return False
+    return True
+
+
+async def _judge_address(
+    hs: Handshake, target: Target, ctx: ProbeContext, now: dt.datetime
+) -> tuple[list[Finding], AddressTls]:
+    leaf = x509.load_der_x509_certificate(hs.chain_der[0])
+    findings = validity_findings(leaf, now, target.expiry_warning_days, hs.address)
+    findings += policy_findings(leaf, hs.address)
+    covered = covers(leaf, target.host)
+    if not covered:
+        names = ", ".join(san_names(leaf)) or "no subjectAltName at all"
+        findings.append(
+            Finding("cert_hostname_mismatch", f"{describe(leaf)} covers {names}, not {target.host}", hs.address)
+        )
+    no_sni_subject = None
+    # Only meaningful when SNI clients get a right certificate; otherwise the mismatch above says it all.
+    if ctx.default_sni() is not None and covered:
+        default = await ctx.handshake(hs.address, None)
+        no_sni_subject, finding = _judge_default(default, target.host)
+        if finding:
+            findings.append(finding)
+    return findings, AddressTls(hs.address, hs.version, hs.cipher, summarize(leaf), no_sni_subject)
 
 
 def _judge_default(hs: Handshake, host: str) -> tuple[str | None, Finding | None]:
     """What a client sending no SNI gets (guide S8: IIS bindings without a host name)."""
-    if hs.status is not ConnectStatus.OK or not hs.chain_der:
-        detail = f"a client that sends no SNI cannot connect: {hs.error}"
+    if hs.status is not ConnectStatus.OK or not hs.chain_der or not _parses(hs.chain_der[0]):
+        detail = f"a client that sends no SNI cannot connect: {hs.error or 'unparsable certificate'}"
         return None, Finding("sni_default_cert_mismatch", detail, hs.address)
     leaf = x509.load_der_x509_certificate(hs.chain_der[0])
     if covers(leaf, host):

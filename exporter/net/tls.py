@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import errno
+import functools
 import socket
 import ssl
 import time
@@ -43,8 +44,9 @@ class Handshake:
     handshake_seconds: float = 0.0
 
 
+@functools.lru_cache(maxsize=1)
 def capture_context() -> ssl.SSLContext:
-    """A client context that accepts any certificate so broken chains can be captured."""
+    """A client context that accepts any certificate so broken chains can be captured (built once)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
