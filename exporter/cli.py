@@ -147,16 +147,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_or_report(path: str) -> Config | None:
+    """The config, or None after printing every error (file:line: key: what was expected)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from exporter.fleet import run_check_command
     from exporter.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
-    try:
-        config = load_config(args.config_file)
-    except ConfigError as exc:
-        for error in exc.errors:
-            print(error, file=sys.stderr)
+    config = _load_or_report(args.config_file)
+    if config is None:
         return EXIT_USAGE
     return run_check_command(config, args.json_file, args.csv_file)
 
@@ -238,11 +245,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.webconfig import load_web_config
 
     setup_logging(args.log_level, args.log_format)
-    try:
-        config = load_config(args.config_file)
-    except ConfigError as exc:
-        for error in exc.errors:
-            print(error, file=sys.stderr)
+    config = _load_or_report(args.config_file)
+    if config is None:
         return EXIT_USAGE
     web_config = None
     try:

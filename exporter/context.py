@@ -25,7 +25,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from exporter.config import Config, Target
 from exporter.net.dns import Resolution, make_resolver, resolve_addresses
 from exporter.net.http import make_session
-from exporter.net.tls import Handshake, handshake
+from exporter.net.tls import ConnectStatus, Handshake, handshake
 
 T = TypeVar("T")
 
@@ -134,6 +134,16 @@ class ProbeContext:
             lambda: handshake(address, self.target.port, sni, connect_timeout=timeout * 0.4,
                               handshake_timeout=timeout * 0.4),
         )
+
+    async def served_handshakes(self) -> list[Handshake]:
+        """The handshakes (with the default SNI) that got a certificate, or DependencyError if none did."""
+        addresses = await self.addresses()
+        sni = self.default_sni()
+        handshakes = await asyncio.gather(*(self.handshake(a, sni) for a in addresses))
+        served = [h for h in handshakes if h.status is ConnectStatus.OK and h.chain_der]
+        if not served:
+            raise DependencyError("no address completed a TLS handshake; see the reachability check")
+        return served
 
     def cancel_pending(self) -> None:
         for future in self._memo.values():

@@ -8,41 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from exporter.certfiles import LintResult, lint_files
+from tests.certfiles_support import faults, height, run
+from exporter.certfiles import lint_files
 from exporter.lab.pki import Issued, LabPKI
 
 INVALID, WHITESPACE = "cert_file_invalid_pem", "cert_file_whitespace"
-
-
-@pytest.fixture(scope="module")
-def pki() -> LabPKI:
-    return LabPKI("http://aia.lab.test/ca")
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: LabPKI) -> Issued:
-    return pki.issue_leaf(["www.lab.test"])
-
-
-def run(pki: LabPKI, tmp: Path, files: dict[str, bytes], key: bytes | None = None, **kw: Any) -> LintResult:
-    """Write the files and lint them as one upload, trusting only the lab root."""
-    root = tmp / "lab-root.pem"
-    root.write_bytes(pki.root_pem)
-    for name, data in files.items():
-        (tmp / name).write_bytes(data)
-    if key is not None:
-        (tmp / "given.key").write_bytes(key)
-    kw = {"ca_file": str(root), "use_system_roots": False, "now": pki.now, **kw}
-    return lint_files([str(tmp / n) for n in files], key_path=str(tmp / "given.key") if key else None, **kw)
-
-
-def faults(result: LintResult) -> list[tuple[str, int | None]]:
-    return [(f.fault, f.data["line"]) for f in result.findings]
 
 
 def edit(pem: bytes, line: int, change: Callable[[bytes], bytes]) -> bytes:
@@ -54,11 +28,6 @@ def edit(pem: bytes, line: int, change: Callable[[bytes], bytes]) -> bytes:
 
 def chain(pki: LabPKI, leaf: Issued) -> bytes:
     return leaf.cert_pem + pki.ecc_intermediate.cert_pem
-
-
-def height(pem: bytes) -> int:
-    """Lines in a PEM text (certificates vary by a line with serial and signature sizes)."""
-    return len(pem.splitlines())
 
 
 # -- good files ------------------------------------------------------------------------

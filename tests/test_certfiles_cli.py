@@ -15,16 +15,6 @@ from exporter.certfiles.cli import main
 from exporter.lab.pki import Issued, LabPKI
 
 
-@pytest.fixture(scope="module")
-def pki() -> LabPKI:
-    return LabPKI("http://aia.lab.test/ca")
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: LabPKI) -> Issued:
-    return pki.issue_leaf(["www.lab.test"])
-
-
 @pytest.fixture()
 def root(pki: LabPKI, tmp_path: Path) -> str:
     path = tmp_path / "lab-root.pem"

@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from exporter.certfiles import LintResult, lint_files
+from tests.certfiles_support import faults, run
 from exporter.lab.pki import Issued, LabPKI
 
 INVALID = "cert_file_invalid_pem"
 
 
 @pytest.fixture(scope="module")
-def pki() -> LabPKI:
-    return LabPKI("http://aia.lab.test/ca")
-
-
-@pytest.fixture(scope="module")
 def rsa_leaf(pki: LabPKI) -> Issued:
     return pki.issue_leaf(["iis.lab.test"], issuer=pki.rsa_intermediate, key_type="rsa")
-
-
-def run(pki: LabPKI, tmp: Path, files: dict[str, bytes], key: bytes | None = None, **kw: Any) -> LintResult:
-    root = tmp / "lab-root.pem"
-    root.write_bytes(pki.root_pem)
-    for name, data in files.items():
-        (tmp / name).write_bytes(data)
-    if key is not None:
-        (tmp / "given.key").write_bytes(key)
-    kw = {"ca_file": str(root), "use_system_roots": False, "now": pki.now, **kw}
-    return lint_files([str(tmp / n) for n in files], key_path=str(tmp / "given.key") if key else None, **kw)
-
-
-def faults(result: LintResult) -> list[tuple[str, int | None]]:
-    return [(f.fault, f.data["line"]) for f in result.findings]
 
 
 def iis_pfx(pki: LabPKI, leaf: Issued, password: bytes, aes: bool = False, with_chain: bool = True) -> bytes:

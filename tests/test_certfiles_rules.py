@@ -10,39 +10,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from exporter.certfiles import LintResult, analyse, lint_files
+from tests.certfiles_support import faults, height, run
+from exporter.certfiles import analyse, lint_files
 from exporter.lab.pki import DAY, Issued, LabPKI
 
 CHAIN, ORDER, MISMATCH = "cert_file_chain_incomplete", "cert_file_wrong_order", "cert_file_key_mismatch"
-
-
-@pytest.fixture(scope="module")
-def pki() -> LabPKI:
-    return LabPKI("http://aia.lab.test/ca")
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: LabPKI) -> Issued:
-    return pki.issue_leaf(["www.lab.test"])
-
-
-def run(pki: LabPKI, tmp: Path, files: dict[str, bytes], key: bytes | None = None, **kw: Any) -> LintResult:
-    root = tmp / "lab-root.pem"
-    root.write_bytes(pki.root_pem)
-    for name, data in files.items():
-        (tmp / name).write_bytes(data)
-    if key is not None:
-        (tmp / "given.key").write_bytes(key)
-    kw = {"ca_file": str(root), "use_system_roots": False, "now": pki.now, **kw}
-    return lint_files([str(tmp / n) for n in files], key_path=str(tmp / "given.key") if key else None, **kw)
-
-
-def faults(result: LintResult) -> list[tuple[str, int | None]]:
-    return [(f.fault, f.data["line"]) for f in result.findings]
-
-
-def height(pem: bytes) -> int:
-    return len(pem.splitlines())
 
 
 def traditional(item: Issued) -> bytes:

@@ -16,7 +16,8 @@ from exporter.config import Config, Target
 from exporter.context import DependencyError, ProbeContext, Resources
 from exporter.lab.lab import Lab
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, Finding
-from exporter.runner import Check, classify, run_check, run_target
+from exporter.checks import Check
+from exporter.runner import classify, run_target
 from exporter.scheduler import Limits, Scheduler
 from exporter.store import ResultsStore
 from tests.conftest import run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
@@ -12,10 +11,9 @@ from cryptography.x509.verification import Store
 from exporter.certinfo import describe, is_self_signed, key_family
 from exporter.checks._chain import ServedShape, Verdict, complete_via_aia, parse_issuer_document, served_shape, verify
 from exporter.config import Target
-from exporter.context import DependencyError, ProbeContext
+from exporter.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import fetch
-from exporter.net.tls import ConnectStatus
 
 AIA_TTL_SECONDS = 3600.0
 AIA_FAILURE_TTL_SECONDS = 300.0
@@ -37,12 +35,7 @@ class ChainResult:
 
 
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
-    addresses = await ctx.addresses()
-    sni = ctx.default_sni()
-    handshakes = await asyncio.gather(*(ctx.handshake(a, sni) for a in addresses))
-    served = [h for h in handshakes if h.status is ConnectStatus.OK and h.chain_der]
-    if not served:
-        raise DependencyError("no address completed a TLS handshake; see the reachability check")
+    served = await ctx.served_handshakes()
     store = _store(ctx)
     findings: list[Finding] = []
     results: list[AddressChain] = []

@@ -11,7 +11,7 @@ from cryptography import x509
 from exporter.certinfo import CertSummary, describe, policy_findings, san_names, summarize, validity_findings
 from exporter.checks._names import covers
 from exporter.config import Target
-from exporter.context import DependencyError, ProbeContext
+from exporter.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.tls import ConnectStatus, Handshake
 
@@ -31,12 +31,7 @@ class TlsResult:
 
 
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
-    addresses = await ctx.addresses()
-    sni = ctx.default_sni()
-    handshakes = await asyncio.gather(*(ctx.handshake(a, sni) for a in addresses))
-    served = [h for h in handshakes if h.status is ConnectStatus.OK and h.chain_der]
-    if not served:
-        raise DependencyError("no address completed a TLS handshake; see the reachability check")
+    served = await ctx.served_handshakes()
     now = ctx.now()
     # An unparsable leaf is reported by the chain check (cert_untrusted); here there are no facts to give.
     served = [h for h in served if _parses(h.chain_der[0])]
