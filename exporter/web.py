@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import json
 import logging
 import signal
@@ -17,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from exporter import __version__, statuspage
 from exporter.collector import FaultCollector
 from exporter.config import Config, ConfigError, load_config
-from exporter.faults import get_fault
 from exporter.filewatch import CertFileWatcher
 from exporter.probe_endpoint import ProbeHandler
 from exporter.scheduler import Scheduler
