@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from exporter import __version__, statuspage
+from exporter import statuspage
 from exporter.collector import FaultCollector
 from exporter.config import Config, ConfigError, load_config
 from exporter.filewatch import CertFileWatcher
