@@ -12,6 +12,8 @@ from exporter import __version__
 from exporter.checks.caa import CaaResult
 from exporter.checks.chain import ChainResult
 from exporter.checks.dns import DnsResult
+from exporter.checks.http import HttpResult
+from exporter.checks.mixed_content import MixedContentResult
 from exporter.checks.tls import TlsResult
 from exporter.faults import get_fault
 from exporter.filewatch import CertFilesResult
@@ -33,6 +35,7 @@ class FaultCollector(Collector):
         yield from self._certificates(states)
         yield from self._dns(states)
         yield from self._caa(states)
+        yield from self._web(states)
         if self.include_exporter_metrics:
             yield from self._exporter()
 
@@ -142,6 +145,25 @@ class FaultCollector(Collector):
             if caa:
                 allowed.add_metric([state.target.name], 1.0 if caa.issuance_allowed else 0.0)
         yield allowed
+
+    def _web(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
+        status = GaugeMetricFamily("sslfault_http_status_code",
+                                   f"Status of the first configured path on the first address, by scheme {_LATEST}.",
+                                   labels=["target", "scheme"])
+        mixed = GaugeMetricFamily("sslfault_mixed_content_resources",
+                                  f"Distinct http:// sub-resources on the target's HTTPS pages, by kind {_LATEST}.",
+                                  labels=["target", "kind"])
+        for state in states:
+            http = _result(state, "http", HttpResult)
+            for scheme, code in (("http", http.http_status), ("https", http.https_status)) if http else ():
+                if code is not None:  # no answer (e.g. nothing on port 80): no sample rather than a fake code
+                    status.add_metric([state.target.name, scheme], code)
+            found = _result(state, "mixed_content", MixedContentResult)
+            if found:
+                mixed.add_metric([state.target.name, "blockable"], found.blockable)
+                mixed.add_metric([state.target.name, "upgradable"], found.upgradable)
+        yield status
+        yield mixed
 
     def _exporter(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
         reload = self.store.reload

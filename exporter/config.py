@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 CHECK_NAMES = (
     "dns", "reachability", "tls", "chain",
     "caa", "dns_validation", "file_validation", "domain_review",
+    "http", "mixed_content", "revocation", "legacy_tls",
 )
 DEFAULT_CHECKS = CHECK_NAMES
 DEFAULT_VALIDATION_PATH = "/.well-known/pki-validation/fileauth.txt"
@@ -166,6 +167,16 @@ class CheckSettings(_Model):
     ca_identifiers: tuple[str, ...] | None = None
     jitter: Duration | None = None
     http_port: int | None = Field(default=None, ge=1, le=65535)
+    # URL paths the http and mixed_content checks fetch (each over HTTP and HTTPS).
+    paths: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=20)
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute_paths(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for path in value or ():
+            if not path.startswith("/") or any(c.isspace() for c in path):
+                raise ValueError(f"expected URL paths starting with '/' and without spaces, got {path!r}")
+        return value
 
     @field_validator("checks")
     @classmethod
@@ -187,6 +198,7 @@ class Defaults(CheckSettings):
     ca_identifiers: tuple[str, ...] = ()
     jitter: Duration | None = None  # default: 10% of the interval
     http_port: int = Field(default=80, ge=1, le=65535)
+    paths: tuple[str, ...] = ("/",)
 
 
 class DnsValidationConfig(_Model):
@@ -285,6 +297,7 @@ class Target:
     expected_addresses: tuple[str, ...] = ()
     ca_identifiers: tuple[str, ...] = ()
     http_port: int = 80
+    paths: tuple[str, ...] = ("/",)  # fetched by the http and mixed_content checks
     certificate_names: tuple[str, ...] = ()  # names to issue for; host when empty
     validation_method: str | None = None  # "dns" or "file"
     dns_validation: DnsValidationConfig | None = None
@@ -323,6 +336,7 @@ def resolve_target(t: TargetConfig, d: Defaults) -> Target:
         expected_addresses=t.expected_addresses,
         ca_identifiers=pick("ca_identifiers"),
         http_port=pick("http_port"),
+        paths=pick("paths"),
         certificate_names=t.certificate_names,
         validation_method=t.validation_method
         or ("dns" if t.dns_validation else "file" if t.file_validation else None),

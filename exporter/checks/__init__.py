@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from exporter.checks import chain, dns, reachability, tls
+from exporter.checks import caa, chain, dns, dns_validation, domain_review, file_validation, reachability, tls
+from exporter.checks import http, legacy_tls, mixed_content, revocation
 from exporter.config import Target
 from exporter.context import ProbeContext
 from exporter.models import CheckOutcome
@@ -35,4 +36,14 @@ CHECKS: dict[str, Check] = {
     "reachability": Check(reachability.run),
     "tls": Check(tls.run),
     "chain": Check(chain.run),
+    # Issuance checks (guide S1, S2): only where the target configures what they need.
+    "caa": Check(caa.run, applies=lambda t: bool(t.ca_identifiers)),
+    "dns_validation": Check(dns_validation.run, applies=lambda t: t.dns_validation is not None),
+    "file_validation": Check(file_validation.run, applies=lambda t: t.file_validation is not None),
+    "domain_review": Check(domain_review.run),
+    # Web layer (guide S3, S4, S7 and beyond): what visitors' browsers get.
+    "http": Check(http.run),
+    "mixed_content": Check(mixed_content.run),
+    "revocation": Check(revocation.run),
+    "legacy_tls": Check(legacy_tls.run),
 }

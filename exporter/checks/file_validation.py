@@ -1,0 +1,133 @@
+"""File domain validation: every address must answer 200 with the token, over http and https.
+
+The CA fetches http(s)://host<path> from outside and follows no redirect, so each
+resolved address is asked directly (the host name still goes in Host and SNI), and
+a 3xx is a fault in itself. Certificates are not verified here: the CA validator
+follows its own rules and the TLS checks report certificate faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from exporter.config import Target
+from exporter.context import ProbeContext
+from exporter.models import CheckOutcome, Finding
+from exporter.net.http import USER_AGENT, BodyTooLarge, fetch
+
+MAX_TOKEN_BODY = 64 * 1024  # a validation file is a token; anything bigger is a page, not the file
+SHOWN_BODY = 80
+Outcome = Literal["ok", "redirect", "unreachable", "mismatch"]
+FAULTS = {"redirect": "file_validation_redirect", "unreachable": "file_validation_unreachable",
+          "mismatch": "file_validation_mismatch"}
+
+
+@dataclass(frozen=True)
+class FetchView:
+    scheme: str
+    address: str
+    url: str
+    outcome: Outcome
+    status: int | None = None
+    detail: str = ""
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class FileValidationResult:
+    path: str
+    fetches: tuple[FetchView, ...]
+
+
+class PinnedResolver(AbstractResolver):
+    """Sends every connection to one address, so the URL keeps the host name for Host and SNI."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        fam = socket.AF_INET6 if ":" in self._address else socket.AF_INET
+        return [ResolveResult(hostname=host, host=self._address, port=port, family=fam, proto=0, flags=0)]
+
+    async def close(self) -> None:
+        return None
+
+
+def validation_urls(target: Target) -> list[tuple[str, str]]:
+    assert target.file_validation is not None
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    path = target.file_validation.path
+    http = f"http://{host}{'' if target.http_port == 80 else f':{target.http_port}'}{path}"
+    https = f"https://{host}{'' if target.port == 443 else f':{target.port}'}{path}"
+    return [("http", http), ("https", https)]
+
+
+async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+    assert target.file_validation is not None
+    addresses = await ctx.addresses()
+    token = target.file_validation.token.strip()
+    timeout = target.timeout * 0.8
+    cap = min(ctx.limits.max_body_bytes, MAX_TOKEN_BODY)
+    jobs = [_fetch_one(scheme, url, address, token, timeout, cap)
+            for address in addresses for scheme, url in validation_urls(target)]
+    views = tuple(await asyncio.gather(*jobs))
+    findings = tuple(Finding(FAULTS[v.outcome], _detail(v, token), v.address,
+                             data={"scheme": v.scheme, "url": v.url, "status": v.status, "location": v.location})
+                     for v in views if v.outcome != "ok")
+    return CheckOutcome(findings, FileValidationResult(target.file_validation.path, views))
+
+
+async def _fetch_one(scheme: str, url: str, address: str, token: str, timeout: float, cap: int) -> FetchView:
+    connector = aiohttp.TCPConnector(resolver=PinnedResolver(address), force_close=True, ssl=False, limit=1)
+    headers = {"User-Agent": USER_AGENT}
+    async with aiohttp.ClientSession(connector=connector, headers=headers, trust_env=False) as session:
+        try:
+            got = await fetch(session, url, timeout=timeout, max_bytes=cap, allow_redirects=False)
+        except BodyTooLarge:
+            return FetchView(scheme, address, url, "mismatch", 200, f"the body is larger than {cap} bytes")
+        except (TimeoutError, asyncio.TimeoutError):
+            return FetchView(scheme, address, url, "unreachable", None, f"no answer within {timeout:g}s")
+        except (aiohttp.ClientError, OSError) as exc:
+            return FetchView(scheme, address, url, "unreachable", None, _error_text(exc))
+    if 300 <= got.status < 400:
+        location = got.headers.get("Location")
+        return FetchView(scheme, address, url, "redirect", got.status, location=location)
+    if got.status != 200:
+        return FetchView(scheme, address, url, "unreachable", got.status, f"HTTP {got.status}")
+    return _judge_body(scheme, address, url, got.body, token)
+
+
+def _judge_body(scheme: str, address: str, url: str, body: bytes, token: str) -> FetchView:
+    text = body.decode("utf-8", "replace")
+    if text.strip() == token:
+        return FetchView(scheme, address, url, "ok", 200)
+    shown = text.strip()[:SHOWN_BODY]
+    hint = ""
+    if text.startswith("\ufeff") and text.lstrip("\ufeff").strip() == token:
+        hint = " (the file starts with a byte-order mark)"
+    elif token in text:
+        hint = " (the token is there, but with other content around it)"
+    return FetchView(scheme, address, url, "mismatch", 200, f"body {shown!r}{hint}")
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+def _detail(view: FetchView, token: str) -> str:
+    where = f"{view.url} on {view.address}"
+    if view.outcome == "redirect":
+        return (f"{where} answers {view.status} redirecting to {view.location or '(no Location)'}; "
+                "the validation file must answer 200 directly")
+    if view.outcome == "unreachable":
+        return f"{where} cannot be fetched with 200: {view.detail}"
+    return f"{where} answers 200 but not with the token {token!r}: {view.detail}"

@@ -1,0 +1,178 @@
+"""HTTP vs HTTPS on each address: status mismatch (guide S4), 5xx, no redirect, no HSTS.
+
+Requests are pinned to each resolved address with the right Host header and SNI and
+follow no redirects, so what one address (one IIS binding) serves is judged on its own.
+Nothing listening on the HTTP port is not a fault: many sites only serve HTTPS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+import aiohttp
+from selectolax.lexbor import LexborHTMLParser
+
+from exporter.checks._html import Url, resolve
+from exporter.config import Target
+from exporter.context import ProbeContext
+from exporter.models import CheckOutcome, Finding
+from exporter.net.tls import capture_context
+
+COMPARE_MAX_BYTES = 256 * 1024  # enough for a title and a size; pages are not kept
+_MAX_AGE = re.compile(r"""(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)""", re.I)
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    body: bytes
+    truncated: bool
+
+
+async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
+    """The body up to max_bytes (one read() may return only part of it), and whether it was cut."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            break
+    body = b"".join(chunks)
+    return body[:max_bytes], len(body) > max_bytes
+
+
+def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in resp.headers.items():
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
+
+
+async def pinned_get(
+    ctx: ProbeContext, scheme: str, address: str, port: int, path: str, *, timeout: float, max_bytes: int,
+) -> Response:
+    """GET scheme://host:port/path from one address, with Host and SNI for the target's name."""
+    host = ctx.target.host
+    name = f"[{host}]" if ":" in host else host
+    default = 443 if scheme == "https" else 80
+    netloc = f"[{address}]" if ":" in address else address
+    kwargs: dict[str, object] = {"headers": {"Host": name if port == default else f"{name}:{port}"}}
+    if scheme == "https":
+        kwargs["ssl"] = capture_context()  # shared, never modified
+        if ctx.default_sni():
+            kwargs["server_hostname"] = ctx.default_sni()
+    client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout, sock_read=timeout)
+    url = f"{scheme}://{netloc}:{port}{path}"
+    async with ctx.resources.session.get(url, allow_redirects=False, timeout=client_timeout, **kwargs) as resp:
+        body, truncated = await read_capped(resp, max_bytes)
+        shown = f"{scheme}://{name}{'' if port == default else f':{port}'}{path}"
+        return Response(shown, resp.status, _headers(resp), body, truncated)
+
+
+async def tls_addresses(ctx: ProbeContext) -> list[str]:
+    """Addresses that completed the shared TLS handshake; the others are the reachability check's."""
+    return [h.address for h in await ctx.served_handshakes()]
+
+
+@dataclass(frozen=True)
+class Probe:
+    address: str
+    path: str
+    scheme: str
+    status: int | None  # None: no answer (error says why)
+    error: str | None = None
+    location: str | None = None
+    hsts: str | None = None
+    title: str | None = None
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    probes: tuple[Probe, ...]
+    http_status: int | None  # first path on the first address, for sslfault_http_status_code
+    https_status: int | None
+
+
+def _title(resp: Response) -> str | None:
+    if "html" not in resp.headers.get("content-type", "html"):
+        return None
+    node = LexborHTMLParser(resp.body.decode("utf-8", "replace")).css_first("title")
+    return " ".join(node.text().split()) if node is not None else None
+
+
+async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: str) -> Probe:
+    try:
+        resp = await pinned_get(ctx, scheme, address, port, path, timeout=ctx.target.timeout * 0.6,
+                                max_bytes=min(COMPARE_MAX_BYTES, ctx.limits.max_body_bytes))
+    except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        return Probe(address, path, scheme, None, str(exc) or type(exc).__name__)
+    return Probe(address, path, scheme, resp.status, location=resp.headers.get("location"),
+                 hsts=resp.headers.get("strict-transport-security"), title=_title(resp), size=len(resp.body))
+
+
+async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+    addresses = await tls_addresses(ctx)
+    pairs = [(a, p) for a in addresses for p in target.paths]
+    https = await asyncio.gather(*(_probe(ctx, "https", a, target.port, p) for a, p in pairs))
+    http = await asyncio.gather(*(_probe(ctx, "http", a, target.http_port, p) for a, p in pairs))
+    if all(p.status is None for p in https):
+        raise OSError(f"HTTPS request failed: {https[0].error}")
+    findings = [f for s, h in zip(https, http, strict=True) for f in judge(target, s, h)]
+    return CheckOutcome(tuple(findings), HttpResult(tuple(https + http), http[0].status, https[0].status))
+
+
+def _redirects_to_https(target: Target, probe: Probe) -> bool:
+    if probe.status is None or not 300 <= probe.status < 400 or not probe.location:
+        return False
+    base = Url("http", target.host, None if target.http_port == 80 else target.http_port, probe.path)
+    url = resolve(probe.location, base)
+    return url is not None and url.scheme == "https" and url.host == target.host.lower()
+
+
+def hsts_active(value: str | None) -> bool:
+    match = _MAX_AGE.search(value or "")
+    return match is not None and int(match.group(1)) > 0
+
+
+def _different_sites(https: Probe, http: Probe) -> str | None:
+    """Why two 200 pages look like different sites, or None."""
+    if https.title and http.title and https.title != http.title:
+        return f"titles differ: HTTP {http.title!r}, HTTPS {https.title!r}"
+    if max(https.size, http.size) > 0 and min(https.size, http.size) / max(https.size, http.size) < 0.9:
+        return f"sizes differ: HTTP {http.size} bytes, HTTPS {https.size} bytes"
+    return None
+
+
+def judge(target: Target, https: Probe, http: Probe) -> list[Finding]:
+    """Faults for one path on one address, from its HTTPS and HTTP answers."""
+    if https.status is None:
+        return []
+    findings: list[Finding] = []
+    where, path = https.address, https.path
+    if https.status >= 500:
+        findings.append(Finding("https_error_status", f"HTTPS {path} answers {https.status}", where))
+    http_works = http.status is not None and (200 <= http.status < 300 or _redirects_to_https(target, http))
+    if 400 <= https.status < 500 and http_works:
+        how = f"{http.status} (redirect to {http.location})" if http.location else str(http.status)
+        findings.append(Finding(
+            "https_status_mismatch",
+            f"{path}: HTTP answers {how} but HTTPS answers {https.status}: the HTTPS binding serves another "
+            "site or web root", where, {"path": path, "http_status": http.status, "https_status": https.status}))
+    if https.status < 400 and not hsts_active(https.hsts):
+        why = "no Strict-Transport-Security header" if not https.hsts else f"HSTS disabled ({https.hsts!r})"
+        findings.append(Finding("hsts_missing", f"HTTPS {path} answers {https.status} with {why}", where))
+    if http.status is not None and 200 <= http.status < 300:
+        detail = f"http://{target.host}:{target.http_port}{path} answers {http.status} instead of redirecting to HTTPS"
+        different = _different_sites(https, http) if https.status == 200 else None
+        if different:
+            detail += f"; HTTP and HTTPS look like different sites ({different})"
+        findings.append(Finding("http_not_redirected", detail, where,
+                                {"path": path, "http_status": http.status, "https_status": https.status,
+                                 "different_sites": different}))
+    return findings
