@@ -155,11 +155,12 @@ class FaultCollector(Collector):
                                   labels=["target", "kind"])
         for state in states:
             http = _result(state, "http", HttpResult)
-            for scheme, code in (("http", http.http_status), ("https", http.https_status)) if http else ():
-                if code is not None:  # no answer (e.g. nothing on port 80): no sample rather than a fake code
-                    status.add_metric([state.target.name, scheme], code)
+            if isinstance(http, HttpResult):
+                for scheme, code in (("http", http.http_status), ("https", http.https_status)):
+                    if code is not None:  # no answer (e.g. nothing on port 80): no sample, not a fake code
+                        status.add_metric([state.target.name, scheme], code)
             found = _result(state, "mixed_content", MixedContentResult)
-            if found:
+            if isinstance(found, MixedContentResult):
                 mixed.add_metric([state.target.name, "blockable"], found.blockable)
                 mixed.add_metric([state.target.name, "upgradable"], found.upgradable)
         yield status

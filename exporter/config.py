@@ -174,8 +174,8 @@ class CheckSettings(_Model):
     @classmethod
     def _absolute_paths(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for path in value or ():
-            if not path.startswith("/") or any(c.isspace() for c in path):
-                raise ValueError(f"expected URL paths starting with '/' and without spaces, got {path!r}")
+            if not path.startswith("/") or path.startswith("//") or any(c.isspace() for c in path):
+                raise ValueError(f"expected URL paths starting with one '/' and without spaces, got {path!r}")
         return value
 
     @field_validator("checks")

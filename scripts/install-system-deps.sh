@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the end-to-end tests use: real Prometheus, promtool, Alertmanager, nginx, Knot.
+# Debian packages the end-to-end tests use: real Prometheus, promtool, Alertmanager, nginx, Knot,
+# and Chromium (the reference browser for the mixed-content test).
 # Installs only as root and only what is missing; without root the e2e tests that need them skip.
 set -euo pipefail
-packages=(prometheus prometheus-alertmanager knot knot-dnsutils nginx)
-commands=(/usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/sbin/knotd /usr/bin/kdig /usr/sbin/nginx)
+packages=(prometheus prometheus-alertmanager knot knot-dnsutils nginx chromium fonts-wqy-microhei)
+commands=(/usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/sbin/knotd /usr/bin/kdig /usr/sbin/nginx /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc)
 missing=()
 for i in "${!packages[@]}"; do
-  [ -x "${commands[$i]}" ] || missing+=("${packages[$i]}")
+  [ -e "${commands[$i]}" ] || missing+=("${packages[$i]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

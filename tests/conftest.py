@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.config import CHECK_NAMES, Config
+from exporter.config import Config
 from exporter.lab.demo import lab_config_dict
 from exporter.lab.lab import Lab, LabThread
 from exporter.lab.pki import Issued, LabPKI
@@ -29,16 +29,10 @@ def lab_config(lab: Lab) -> Config:
     return Config.model_validate(lab_config_dict(lab))
 
 
-# The TLS scenarios answer a bare 200 without HSTS and run no plain-HTTP listener, so the
-# http check would add hsts_missing to each; it is proven on the web lab (tests/test_web_http.py).
-SCENARIO_CHECKS = [c for c in CHECK_NAMES if c != "http"]
-
-
 def config_for(lab: Lab, scenario: str, **target_overrides: Any) -> Config:
-    """A config with just one lab scenario as its target (every check but http unless `checks` is given)."""
+    """A config with just one lab scenario as its target."""
     data = lab_config_dict(lab)
-    data["targets"] = [{"checks": SCENARIO_CHECKS, **t, **target_overrides}
-                       for t in data["targets"] if t["name"] == scenario]
+    data["targets"] = [{**t, **target_overrides} for t in data["targets"] if t["name"] == scenario]
     assert data["targets"], f"no lab scenario {scenario!r}"
     return Config.model_validate(data)
 

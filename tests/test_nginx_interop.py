@@ -39,6 +39,8 @@ def _server_block(lab: Lab, name: str, index: int) -> str:
         ssl_certificate_key {scenario.key_file};
         # Allow the RSA-1024 leaf of weak-key to load, so it can be reported as weak.
         ssl_ciphers DEFAULT:@SECLEVEL=0;
+        ssl_protocols TLSv1.2 TLSv1.3;  # Debian's nginx 1.22 also enables TLS 1.0/1.1 by default
+        add_header Strict-Transport-Security "max-age=31536000" always;
         location / {{ return 200 "nginx\\n"; }}
     }}"""
 

@@ -61,14 +61,14 @@ async def pinned_get(
     name = f"[{host}]" if ":" in host else host
     default = 443 if scheme == "https" else 80
     netloc = f"[{address}]" if ":" in address else address
-    kwargs: dict[str, object] = {"headers": {"Host": name if port == default else f"{name}:{port}"}}
-    if scheme == "https":
-        kwargs["ssl"] = capture_context()  # shared, never modified
-        if ctx.default_sni():
-            kwargs["server_hostname"] = ctx.default_sni()
+    secure = scheme == "https"
     client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout, sock_read=timeout)
-    url = f"{scheme}://{netloc}:{port}{path}"
-    async with ctx.resources.session.get(url, allow_redirects=False, timeout=client_timeout, **kwargs) as resp:
+    async with ctx.resources.session.get(
+        f"{scheme}://{netloc}:{port}{path}", allow_redirects=False, timeout=client_timeout,
+        headers={"Host": name if port == default else f"{name}:{port}"},
+        ssl=capture_context() if secure else True,  # the shared capture context: never modified
+        server_hostname=ctx.default_sni() if secure else None,
+    ) as resp:
         body, truncated = await read_capped(resp, max_bytes)
         shown = f"{scheme}://{name}{'' if port == default else f':{port}'}{path}"
         return Response(shown, resp.status, _headers(resp), body, truncated)
@@ -119,8 +119,9 @@ async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: 
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
     pairs = [(a, p) for a in addresses for p in target.paths]
-    https = await asyncio.gather(*(_probe(ctx, "https", a, target.port, p) for a, p in pairs))
-    http = await asyncio.gather(*(_probe(ctx, "http", a, target.http_port, p) for a, p in pairs))
+    probes = await asyncio.gather(*(_probe(ctx, "https", a, target.port, p) for a, p in pairs),
+                                  *(_probe(ctx, "http", a, target.http_port, p) for a, p in pairs))
+    https, http = probes[: len(pairs)], probes[len(pairs):]
     if all(p.status is None for p in https):
         raise OSError(f"HTTPS request failed: {https[0].error}")
     findings = [f for s, h in zip(https, http, strict=True) for f in judge(target, s, h)]
@@ -168,7 +169,8 @@ def judge(target: Target, https: Probe, http: Probe) -> list[Finding]:
         why = "no Strict-Transport-Security header" if not https.hsts else f"HSTS disabled ({https.hsts!r})"
         findings.append(Finding("hsts_missing", f"HTTPS {path} answers {https.status} with {why}", where))
     if http.status is not None and 200 <= http.status < 300:
-        detail = f"http://{target.host}:{target.http_port}{path} answers {http.status} instead of redirecting to HTTPS"
+        port = "" if target.http_port == 80 else f":{target.http_port}"
+        detail = f"http://{target.host}{port}{path} answers {http.status} instead of redirecting to HTTPS"
         different = _different_sites(https, http) if https.status == 200 else None
         if different:
             detail += f"; HTTP and HTTPS look like different sites ({different})"

@@ -133,13 +133,13 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
 
 
 async def _probe_address(target: Target, ctx: ProbeContext, address: str) -> AddressLegacy:
-    accepted = []
-    for label, attr in LEGACY_VERSIONS:
-        hs = await handshake(address, target.port, ctx.default_sni(), connect_timeout=target.timeout * 0.2,
-                             handshake_timeout=target.timeout * 0.2, context=legacy_client_context(attr))
-        if hs.status is ConnectStatus.OK:
-            accepted.append(label)
-        elif hs.status is not ConnectStatus.HANDSHAKE_FAILED:
+    handshakes = await asyncio.gather(*(
+        handshake(address, target.port, ctx.default_sni(), connect_timeout=target.timeout * 0.3,
+                  handshake_timeout=target.timeout * 0.3, context=legacy_client_context(attr))
+        for _, attr in LEGACY_VERSIONS))
+    for hs in handshakes:
+        if hs.status not in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED):
             # Could not even connect this time: no verdict, rather than a false "refuses TLS 1.0".
             raise OSError(f"{address}: {hs.error}")
-    return AddressLegacy(address, tuple(accepted))
+    return AddressLegacy(address, tuple(label for (label, _), hs in zip(LEGACY_VERSIONS, handshakes, strict=True)
+                                        if hs.status is ConnectStatus.OK))

@@ -26,6 +26,10 @@ from exporter.models import CheckOutcome, Finding
 
 UPGRADABLE_ROLES = {"image", "media"}  # Chromium auto-upgrades these; everything else is blocked
 MAX_REDIRECTS = 3
+# Shares of the target's timeout for the three sequential phases; together under 1 so the
+# check reaches a verdict before the runner's deadline.
+PAGE_SHARE, STYLESHEET_SHARE, PROBE_SHARE = 0.4, 0.2, 0.3
+PROBE_TIMEOUT = 3.0
 MAX_STYLESHEETS = 10
 MAX_PROBES = 24
 PROBE_CONCURRENCY = 8
@@ -83,11 +87,17 @@ def _loopback(host: str) -> bool:
 
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
-    scans = list(await asyncio.gather(*(_scan(ctx, a, p) for a in addresses for p in target.paths)))
-    scans = await _with_remedies(ctx, scans)
+    outcomes = await asyncio.gather(*(_scan(ctx, a, p) for a in addresses for p in target.paths),
+                                    return_exceptions=True)
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if len(failed) == len(outcomes):
+        raise failed[0]  # no page could be read at all: no verdict
+    # Pages that could be read are judged; findings then carry their address (see _findings).
+    scans = await _with_remedies(ctx, [o for o in outcomes if isinstance(o, PageScan)])
     resources = {(r.url, r.kind): r for s in scans for r in s.resources}
     count = {k: sum(1 for _, kind in resources if kind == k) for k in ("blockable", "upgradable")}
-    findings = [f for kind in ("blockable", "upgradable") for f in _findings(kind, scans, len(addresses))]
+    complete = not failed and len({s.address for s in scans}) == len(addresses)
+    findings = [f for kind in ("blockable", "upgradable") for f in _findings(kind, scans, complete)]
     return CheckOutcome(tuple(findings), MixedContentResult(tuple(scans), count["blockable"], count["upgradable"]))
 
 
@@ -101,7 +111,7 @@ async def _fetch_page(ctx: ProbeContext, address: str, path: str) -> tuple[Respo
     url = resolve(path, origin) or origin
     for _ in range(MAX_REDIRECTS + 1):
         resp = await pinned_get(ctx, "https", address, target.port, url.path + (f"?{url.query}" if url.query else ""),
-                                timeout=target.timeout * 0.4, max_bytes=ctx.limits.max_body_bytes)
+                                timeout=target.timeout * PAGE_SHARE, max_bytes=ctx.limits.max_body_bytes)
         location = resp.headers.get("location")
         nxt = resolve(location, url) if 300 <= resp.status < 400 and location else None
         if nxt is None or (nxt.scheme, nxt.host, nxt.port) != (origin.scheme, origin.host, origin.port):
@@ -111,10 +121,12 @@ async def _fetch_page(ctx: ProbeContext, address: str, path: str) -> tuple[Respo
 
 
 async def _scan(ctx: ProbeContext, address: str, path: str) -> PageScan:
-    resp, page_url = await _fetch_page(ctx, address, path)
+    resp, page_url = await asyncio.wait_for(_fetch_page(ctx, address, path), ctx.target.timeout * PAGE_SHARE)
     shown = str(page_url)
     if not 200 <= resp.status < 300:
-        return PageScan(shown, address, resp.status, False, (), (), f"HTTPS answers {resp.status}: nothing scanned")
+        where = f" (redirects to {resp.headers['location']})" if "location" in resp.headers else ""
+        return PageScan(shown, address, resp.status, False, (), (),
+                        f"HTTPS answers {resp.status}{where}: nothing scanned")
     if "html" not in resp.headers.get("content-type", "text/html").lower():
         return PageScan(shown, address, resp.status, False, (), (), "not an HTML page")
     document = parse_document(resp.body.decode(_charset(resp), "replace"))
@@ -179,7 +191,7 @@ async def _stylesheet(ctx: ProbeContext, address: str, url: Url) -> str | None:
     try:
         resp = await pinned_get(ctx, "https", address, ctx.target.port,
                                 url.path + (f"?{url.query}" if url.query else ""),
-                                timeout=ctx.target.timeout * 0.2, max_bytes=ctx.limits.max_body_bytes)
+                                timeout=ctx.target.timeout * STYLESHEET_SHARE, max_bytes=ctx.limits.max_body_bytes)
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
         return None  # a stylesheet the browser cannot load either has nothing to load
     return resp.body.decode("utf-8", "replace") if resp.status == 200 else None
@@ -199,8 +211,9 @@ def _verified_ssl(resources: Resources) -> ssl.SSLContext:
 
 
 async def _https_form(ctx: ProbeContext, url: str, limit: asyncio.Semaphore) -> tuple[bool, str]:
+    """HEAD, then GET, the https: form of an insecure URL (verified against the trusted roots)."""
     secure = str(_parse(url).https())
-    timeout = aiohttp.ClientTimeout(total=min(3.0, ctx.target.timeout * 0.25))
+    timeout = aiohttp.ClientTimeout(total=min(PROBE_TIMEOUT, ctx.target.timeout * PROBE_SHARE))
     error = "no answer"
     async with limit:
         for method in ("HEAD", "GET"):
@@ -226,11 +239,16 @@ def _parse(url: str) -> Url:
 async def _with_remedies(ctx: ProbeContext, scans: list[PageScan]) -> list[PageScan]:
     urls = list(dict.fromkeys(r.url for s in scans for r in (*s.resources, *s.upgraded) if r.kind != "form"))
     limit = asyncio.Semaphore(PROBE_CONCURRENCY)
-    tried = await asyncio.gather(*(_https_form(ctx, u, limit) for u in urls[:MAX_PROBES]))
-    verdicts = dict(zip(urls, tried))
+    tasks = {u: asyncio.ensure_future(_https_form(ctx, u, limit)) for u in urls[:MAX_PROBES]}
+    if tasks:
+        _, late = await asyncio.wait(tasks.values(), timeout=ctx.target.timeout * PROBE_SHARE)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    verdicts = {u: t.result() for u, t in tasks.items() if t.done() and not t.cancelled()}
 
     def fill(r: Resource) -> Resource:
-        works, remedy = verdicts.get(r.url, (None, "not tried (too many insecure URLs)"))
+        works, remedy = verdicts.get(r.url, (None, "https: form not tried (too many insecure URLs or no time left)"))
         if r.kind == "form":
             works, remedy = None, "make the form post to an https:// URL"
         return replace(r, https_works=works, remedy=remedy)
@@ -242,14 +260,13 @@ async def _with_remedies(ctx: ProbeContext, scans: list[PageScan]) -> list[PageS
 # -- findings --------------------------------------------------------------------------------
 
 
-def _findings(kind: str, scans: list[PageScan], address_count: int) -> list[Finding]:
-    """One finding per kind; per address only when the addresses serve different pages."""
+def _findings(kind: str, scans: list[PageScan], complete: bool) -> list[Finding]:
+    """One finding per kind; per address when the addresses differ or not all could be read."""
     by_address: dict[str, dict[str, Resource]] = {}
     for scan in scans:
         by_address.setdefault(scan.address, {}).update(
             {r.url: r for r in scan.resources if r.kind == kind})
-    sets = {a: frozenset(found) for a, found in by_address.items()}
-    if len(set(sets.values())) <= 1 and len(sets) == address_count:
+    if complete and len({frozenset(found) for found in by_address.values()}) <= 1:
         merged = next(iter(by_address.values()), {})
         return [_finding(kind, list(merged.values()), None)] if merged else []
     return [_finding(kind, list(found.values()), a) for a, found in by_address.items() if found]
@@ -258,8 +275,8 @@ def _findings(kind: str, scans: list[PageScan], address_count: int) -> list[Find
 def _finding(kind: str, resources: list[Resource], address: str | None) -> Finding:
     what = "scripts, stylesheets, frames or fonts (blocked by browsers)" if kind == "blockable" else \
         "images or media (upgraded or flagged by browsers)"
-    shown = "; ".join(f"{r.url} ({r.element}): {'change the link' if r.https_works else 'host it yourself'}"
-                      for r in resources[:SHOWN_IN_DETAIL])
+    verdict = {True: "change the link", False: "host it yourself", None: "https: form not tried"}
+    shown = "; ".join(f"{r.url} ({r.element}): {verdict[r.https_works]}" for r in resources[:SHOWN_IN_DETAIL])
     more = f"; and {len(resources) - SHOWN_IN_DETAIL} more" if len(resources) > SHOWN_IN_DETAIL else ""
     detail = f"{len(resources)} {what} load over http://: {shown}{more}"
     data = {"resources": [{"url": r.url, "element": r.element, "found_in": r.found_in,

@@ -212,7 +212,9 @@ class Lab:
             kind = p.endpoint.kind
             if kind == "tls":
                 main, no_sni = identities[(p.spec.name, p.index)]
-                site = HttpSite(default=HttpResponse(200, f"lab scenario {p.spec.name}\n".encode()))
+                # HSTS on, so the scenarios show only the fault they are built for (hsts_missing has its own).
+                site = HttpSite(default=HttpResponse(200, f"lab scenario {p.spec.name}\n".encode(),
+                                                     headers=(("Strict-Transport-Security", "max-age=31536000"),)))
                 sni = {self.host(p.spec.name): main} if no_sni else None
                 await self._run(TlsService(no_sni or main, site, sni), p.address)
             elif kind == "stall":
