@@ -1,4 +1,4 @@
-"""`sslfault demo`: the fault lab plus an exporter watching every lab scenario."""
+"""`sslfault demo`: the whole fault lab (TLS scenarios, issuance, web layer) and an exporter watching it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import sys
 from typing import Any
 
 from exporter.config import Config
-from exporter.lab.lab import Lab
+from exporter.lab.lab import Lab, LabThread
 
 log = logging.getLogger(__name__)
 
+Expected = dict[str, tuple[dict[str, Any], frozenset[str]]]  # target name -> (target config, faults)
+
 
 def lab_config_dict(lab: Lab, interval: str = "30s", timeout: str = "4s") -> dict[str, Any]:
-    """An exporter config with one target per lab scenario, trusting the lab root, using the lab DNS."""
+    """An exporter config with one target per TLS scenario, trusting the lab root, using the lab DNS."""
     targets: list[dict[str, Any]] = []
     for scenario in lab.scenarios.values():
         target: dict[str, Any] = {"host": scenario.host, "port": scenario.port, "name": scenario.name}
@@ -30,21 +32,75 @@ def lab_config_dict(lab: Lab, interval: str = "30s", timeout: str = "4s") -> dic
     }
 
 
+class FullLab:
+    """The TLS scenarios plus the issuance and web additions, all in one loopback /24."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.issuance: Any = None
+        self.web: Any = None
+
+    async def start(self) -> FullLab:
+        from exporter.lab.issuance import start_issuance_lab
+        from exporter.lab.web import start_web_lab
+
+        self.issuance = await start_issuance_lab(self.lab)
+        self.web = await start_web_lab(self.lab)
+        return self
+
+    async def stop(self) -> None:
+        for part in (self.web, self.issuance):
+            if part is not None:
+                await part.stop()
+
+    def expected(self) -> Expected:
+        """Every lab target with the faults it must show."""
+        from exporter.lab.issuance import exporter_targets
+
+        out: Expected = {}
+        for scenario in self.lab.scenarios.values():
+            target: dict[str, Any] = {"host": scenario.host, "port": scenario.port}
+            if scenario.expected_addresses:
+                target["expected_addresses"] = list(scenario.expected_addresses)
+            out[scenario.name] = (target, frozenset(scenario.expected_faults))
+        out.update(exporter_targets(self.issuance))
+        out.update(self.web.exporter_targets())
+        return out
+
+    def config_dict(self, interval: str = "30s", timeout: str = "4s") -> dict[str, Any]:
+        config = lab_config_dict(self.lab, interval, timeout)
+        # The stale resolver second, as the DNS-TXT propagation cases need.
+        config["resolver"]["nameservers"].append(self.issuance.stale_resolver)
+        config["targets"] = [{"name": name, **target} for name, (target, _) in self.expected().items()]
+        return config
+
+
+def start_full_lab_on(thread: LabThread) -> FullLab:
+    """Add the issuance and web parts to a lab running on a LabThread; stop with `thread.call(full.stop)`."""
+    assert thread.lab is not None, "LabThread not started"
+    lab = thread.lab
+    return thread.call(lambda: FullLab(lab).start())
+
+
 async def run_demo(listen: str, interval: str = "30s") -> None:
     from exporter.web import Exporter, parse_listen_address, serve
 
     async with Lab() as lab:
-        config = Config.model_validate(lab_config_dict(lab, interval))
-        host, port = parse_listen_address(listen)
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        print(f"Fault lab: {len(lab.scenarios)} scenarios on {lab.network}.0/24 port {lab.port}, "
-              f"DNS {lab.nameserver}", flush=True)
-        print(f"Status page: http://{shown}:{port}/", flush=True)
-        print(f"Metrics:     http://{shown}:{port}/metrics", flush=True)
-        print(f"Try:         sslfault diagnose {lab.host('leaf-only')} --port {lab.port} "
-              f"--nameserver {lab.nameserver} --ca-file {lab.root_ca_file}", flush=True)
-        sys.stdout.flush()
-        await serve(Exporter(config), listen)
+        full = await FullLab(lab).start()
+        try:
+            config = Config.model_validate(full.config_dict(interval))
+            host, port = parse_listen_address(listen)
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            print(f"Fault lab: {len(config.targets)} targets on {lab.network}.0/24 port {lab.port}, "
+                  f"DNS {lab.nameserver}", flush=True)
+            print(f"Status page: http://{shown}:{port}/", flush=True)
+            print(f"Metrics:     http://{shown}:{port}/metrics", flush=True)
+            print(f"Try:         sslfault diagnose {lab.host('leaf-only')} --port {lab.port} "
+                  f"--nameserver {lab.nameserver} --ca-file {lab.root_ca_file}", flush=True)
+            sys.stdout.flush()
+            await serve(Exporter(config), listen)
+        finally:
+            await full.stop()
 
 
 if __name__ == "__main__":

@@ -401,3 +401,21 @@ def _write_identity(lab: Lab, names: list[str]) -> TlsIdentity:
     key.write_bytes(issued.key_pem)
     key.chmod(0o600)
     return TlsIdentity(str(chain), str(key))
+
+
+def exporter_targets(ilab: IssuanceLab) -> dict[str, tuple[dict[str, Any], frozenset[str]]]:
+    """Target name -> (exporter target, faults it must show) for every CAA, DNS-TXT and file-validation case."""
+    out: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}
+    for case in CAA_CASES:
+        names = [ilab.caa_name(n) for n in case.names]
+        target = {"host": names[0].removeprefix("*."), "certificate_names": names, "ca_identifiers": list(case.ca_ids),
+                  "checks": ["caa"], **({"validation_method": case.method} if case.method else {})}
+        out[f"caa: {case.case}"] = (target, case.faults)
+    for txt in TXT_CASES:
+        out[f"txt: {txt.case}"] = ({"host": ilab.txt_host(txt.host), "checks": ["dns_validation"],
+                                    "dns_validation": {"value": txt.value}}, txt.faults)
+    for file in FILE_CASES:
+        out[f"file: {file.case}"] = ({"host": ilab.file_host(file.host), "port": ilab.lab.port, "http_port": ilab.http_port,
+                                      "checks": ["file_validation"], "file_validation": {"token": FILE_TOKEN}},
+                                     frozenset(fault for fault, _, _ in file.faults))
+    return out

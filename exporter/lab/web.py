@@ -32,7 +32,8 @@ from exporter.lab.web_content import (
     redirect_site,
 )
 
-WWW, ASSETS, PLAIN_ASSETS, LEGACY = 3, 4, 5, 6
+# High octets: .3-.9 belong to the issuance lab, .10 up to the scenarios, so all three labs fit one /24.
+WWW, ASSETS, PLAIN_ASSETS, LEGACY = 240, 241, 242, 243
 MAX_POST = 64 * 1024
 Responder = Callable[[str, bytes], HttpResponse]  # (path, body) -> response, for POST
 
@@ -226,6 +227,16 @@ class WebLab:
         data["targets"] = [{"host": case.host, "port": self.port, "http_port": case.http_port, "name": name,
                             "checks": list(case.checks), **target}]
         return Config.model_validate(data)
+
+    def exporter_targets(self) -> dict[str, tuple[dict[str, Any], frozenset[str]]]:
+        """Target name -> (exporter target, faults it must show), for the demo and the alerting e2e test.
+
+        Cases that must end without a verdict (a forged OCSP answer) are left out: they have no fault to show."""
+        return {
+            f"web: {name}": ({"host": case.host, "port": self.port, "http_port": case.http_port,
+                              "checks": list(case.checks)}, case.faults)
+            for name, case in self.cases.items() if not case.error
+        }
 
     async def start(self) -> WebLab:
         self._dir.mkdir(exist_ok=True)

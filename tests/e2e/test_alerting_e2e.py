@@ -34,8 +34,7 @@ import pytest
 import yaml
 
 from exporter.faults import FAULTS, FaultId
-from exporter.lab.demo import lab_config_dict
-from exporter.lab.issuance import CAA_CASES, FILE_CASES, FILE_TOKEN, TXT_CASES, IssuanceLab, start_issuance_lab_on
+from exporter.lab.demo import FullLab, start_full_lab_on
 from exporter.lab.lab import Lab, LabThread
 from tools import dashboards, gen_alert_tests
 
@@ -51,24 +50,6 @@ pytestmark = [
     pytest.mark.skipif(not (os.access(PROMETHEUS, os.X_OK) and os.access(ALERTMANAGER, os.X_OK)),
                        reason="needs Debian's prometheus and prometheus-alertmanager (scripts/install-system-deps.sh)"),
 ]
-
-
-def issuance_targets(ilab: IssuanceLab) -> dict[str, tuple[dict[str, Any], frozenset[str]]]:
-    """Target name -> (exporter target, faults it must show) for every CAA, DNS-TXT and file-validation case."""
-    out: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}
-    for case in CAA_CASES:
-        names = [ilab.caa_name(n) for n in case.names]
-        target = {"host": names[0].removeprefix("*."), "certificate_names": names, "ca_identifiers": list(case.ca_ids),
-                  "checks": ["caa"], **({"validation_method": case.method} if case.method else {})}
-        out[f"caa: {case.case}"] = (target, case.faults)
-    for txt in TXT_CASES:
-        out[f"txt: {txt.case}"] = ({"host": ilab.txt_host(txt.host), "checks": ["dns_validation"],
-                                    "dns_validation": {"value": txt.value}}, txt.faults)
-    for file in FILE_CASES:
-        out[f"file: {file.case}"] = ({"host": ilab.file_host(file.host), "port": ilab.lab.port, "http_port": ilab.http_port,
-                                      "checks": ["file_validation"], "file_validation": {"token": FILE_TOKEN}},
-                                     frozenset(fault for fault, _, _ in file.faults))
-    return out
 
 
 def cert_files(lab: Lab, root: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[str]]]:
@@ -169,7 +150,7 @@ class Stack:
     lab_thread: LabThread = field(default_factory=LabThread)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     lab: Lab | None = None
-    ilab: IssuanceLab | None = None
+    full: FullLab | None = None
     expected_faults: dict[str, frozenset[str]] = field(default_factory=dict)  # target -> what the lab reproduces
     webhook: Webhook | None = None
     exporter_url: str = ""
@@ -194,17 +175,12 @@ class Stack:
 
     def start(self) -> None:
         self.lab = self.lab_thread.start()
-        self.ilab = start_issuance_lab_on(self.lab_thread)
+        self.full = start_full_lab_on(self.lab_thread)
         self.webhook = Webhook()
         exporter_port, am_port, prom_port = free_port(), free_port(), free_port()
-        # Every lab scenario and every
-        # issuance case; the stale resolver second, as the DNS-TXT propagation cases need.
-        config = lab_config_dict(self.lab, interval="5s", timeout="4s")
-        config["resolver"]["nameservers"].append(self.ilab.stale_resolver)
-        self.expected_faults = {s.name: s.expected_faults for s in self.lab.scenarios.values()}
-        for name, (target, faults) in issuance_targets(self.ilab).items():
-            config["targets"].append({"name": name, **target})
-            self.expected_faults[name] = faults
+        # Every lab target: TLS scenarios, issuance cases, web-layer cases.
+        config = self.full.config_dict(interval="5s", timeout="4s")
+        self.expected_faults = {name: faults for name, (_, faults) in self.full.expected().items()}
         config["cert_files"], file_faults = cert_files(self.lab, self.tmp / "certs")
         self.expected_faults.update(file_faults)
         self.config_file = self.tmp / "sslfault.yml"
@@ -257,8 +233,8 @@ class Stack:
                 proc.wait(5)
         if self.webhook is not None:
             self.webhook.close()
-        if self.ilab is not None:
-            self.lab_thread.call(self.ilab.stop)
+        if self.full is not None:
+            self.lab_thread.call(self.full.stop)
         self.lab_thread.stop()
 
     def query(self, expr: str) -> list[dict[str, Any]]:
