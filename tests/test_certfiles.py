@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.certfiles_support import faults, height, run
 from exporter.certfiles import lint_files
 from exporter.lab.pki import Issued, LabPKI
+from tests.certfiles_support import faults, height, run
 
 INVALID, WHITESPACE = "cert_file_invalid_pem", "cert_file_whitespace"
 

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from tests.certfiles_support import faults, run
 from exporter.lab.pki import Issued, LabPKI
+from tests.certfiles_support import faults, run
 
 INVALID = "cert_file_invalid_pem"
 

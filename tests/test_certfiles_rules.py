@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.certfiles_support import faults, height, run
 from exporter.certfiles import analyse, lint_files
 from exporter.lab.pki import DAY, Issued, LabPKI
+from tests.certfiles_support import faults, height, run
 
 CHAIN, ORDER, MISMATCH = "cert_file_chain_incomplete", "cert_file_wrong_order", "cert_file_key_mismatch"
 

@@ -11,12 +11,12 @@ from collections import defaultdict
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporter.checks import Check
 from exporter.collector import FaultCollector
 from exporter.config import Config, Target
 from exporter.context import DependencyError, ProbeContext, Resources
 from exporter.lab.lab import Lab
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, Finding
-from exporter.checks import Check
 from exporter.runner import classify, run_target
 from exporter.scheduler import Limits, Scheduler
 from exporter.store import ResultsStore

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest

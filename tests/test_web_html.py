@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from exporter.checks._html import (
-    Url, css_references, parse_document, parse_url, resolve, srcset_urls, upgrades_insecure_requests,
+    Url,
+    css_references,
+    parse_document,
+    parse_url,
+    resolve,
+    srcset_urls,
+    upgrades_insecure_requests,
 )
 from exporter.checks.mixed_content import classify
 

@@ -22,8 +22,16 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from exporter.certfiles.parse import INVALID, CertItem, KeyItem, ParsedFile, file_finding, read_file
-from exporter.certinfo import CertSummary, describe, is_self_signed, key_family, key_type, policy_findings
-from exporter.certinfo import summarize, validity_findings
+from exporter.certinfo import (
+    CertSummary,
+    describe,
+    is_self_signed,
+    key_family,
+    key_type,
+    policy_findings,
+    summarize,
+    validity_findings,
+)
 from exporter.faults import FaultId
 from exporter.models import Finding
 

@@ -11,8 +11,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from exporter.checks import caa, chain, dns, dns_validation, domain_review, file_validation, reachability, tls
-from exporter.checks import http, legacy_tls, mixed_content, revocation
+from exporter.checks import (
+    caa,
+    chain,
+    dns,
+    dns_validation,
+    domain_review,
+    file_validation,
+    http,
+    legacy_tls,
+    mixed_content,
+    reachability,
+    revocation,
+    tls,
+)
 from exporter.config import Target
 from exporter.context import ProbeContext
 from exporter.models import CheckOutcome

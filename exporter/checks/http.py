@@ -18,6 +18,7 @@ from exporter.checks._html import Url, resolve
 from exporter.config import Target
 from exporter.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
+from exporter.net.http import read_capped
 from exporter.net.tls import capture_context
 
 COMPARE_MAX_BYTES = 256 * 1024  # enough for a title and a size; pages are not kept
@@ -31,18 +32,6 @@ class Response:
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     body: bytes
     truncated: bool
-
-
-async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
-    """The body up to max_bytes (one read() may return only part of it), and whether it was cut."""
-    chunks, size = [], 0
-    async for chunk in resp.content.iter_any():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_bytes:
-            break
-    body = b"".join(chunks)
-    return body[:max_bytes], len(body) > max_bytes
 
 
 def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:

@@ -17,12 +17,20 @@ from dataclasses import dataclass, replace
 import aiohttp
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from exporter.checks._html import Document, Reference, Url, css_references, parse_document, resolve
-from exporter.checks._html import upgrades_insecure_requests
-from exporter.checks.http import Response, pinned_get, read_capped, tls_addresses
+from exporter.checks._html import (
+    Document,
+    Reference,
+    Url,
+    css_references,
+    parse_document,
+    resolve,
+    upgrades_insecure_requests,
+)
+from exporter.checks.http import Response, pinned_get, tls_addresses
 from exporter.config import Target
 from exporter.context import ProbeContext, Resources
 from exporter.models import CheckOutcome, Finding
+from exporter.net.http import read_capped
 
 UPGRADABLE_ROLES = {"image", "media"}  # Chromium auto-upgrades these; everything else is blocked
 MAX_REDIRECTS = 3

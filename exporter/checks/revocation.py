@@ -24,10 +24,10 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from exporter.certinfo import describe
 from exporter.checks._chain import ca_issuers_urls, issued_by
 from exporter.checks.chain import _fetch_issuer  # shares the AIA cache with the chain check
-from exporter.checks.http import read_capped
 from exporter.config import Target
 from exporter.context import DependencyError, ProbeContext, TTLCache
 from exporter.models import CheckOutcome, Finding
+from exporter.net.http import read_capped
 
 OCSP_MAX_BYTES = 64 * 1024
 CRL_MAX_BYTES = 10 * 1024 * 1024

@@ -24,11 +24,27 @@ from exporter.lab.demo import lab_config_dict
 from exporter.lab.lab import Lab, LabThread
 from exporter.lab.pki import Issued
 from exporter.lab.servers import (
-    MAX_REQUEST_HEAD, READ_TIMEOUT, HttpResponse, HttpSite, TlsIdentity, TlsService, bind_tcp, close_writer,
-    server_context, stop_all,
+    MAX_REQUEST_HEAD,
+    READ_TIMEOUT,
+    HttpResponse,
+    HttpSite,
+    TlsIdentity,
+    TlsService,
+    bind_tcp,
+    close_writer,
+    server_context,
+    stop_all,
 )
 from exporter.lab.web_content import (
-    ASSET_TYPES, HSTS, HTTP_CASES, PAGES, REVOCATION_CASES, MixedPage, Revocation, http_sites, ocsp_responder_cert,
+    ASSET_TYPES,
+    HSTS,
+    HTTP_CASES,
+    PAGES,
+    REVOCATION_CASES,
+    MixedPage,
+    Revocation,
+    http_sites,
+    ocsp_responder_cert,
     redirect_site,
 )
 

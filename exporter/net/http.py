@@ -39,6 +39,18 @@ class ProbeResolver(AbstractResolver):
         return None
 
 
+async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
+    """The body up to max_bytes (one read() may return only part of it), and whether it was cut."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            break
+    body = b"".join(chunks)
+    return body[:max_bytes], len(body) > max_bytes
+
+
 @dataclass(frozen=True)
 class Fetched:
     url: str
@@ -59,7 +71,7 @@ async def fetch(
     """One request, no redirects followed by default, body read up to max_bytes (else BodyTooLarge)."""
     client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout, sock_read=timeout)
     async with session.request(method, url, timeout=client_timeout, allow_redirects=allow_redirects, **kwargs) as resp:
-        body = await resp.content.read(max_bytes + 1)
-        if len(body) > max_bytes:
+        body, truncated = await read_capped(resp, max_bytes)
+        if truncated:
             raise BodyTooLarge(f"{url}: body larger than {max_bytes} bytes")
         return Fetched(url=str(resp.url), status=resp.status, headers=dict(resp.headers), body=body)
