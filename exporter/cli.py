@@ -87,7 +87,10 @@ def _add_issuance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dns-validation-record", metavar="NAME", help="TXT record name (default _dnsauth.HOST)")
     parser.add_argument("--file-validation-token", metavar="T", help="expected file body; enables the file check")
     parser.add_argument("--file-validation-path", metavar="PATH", help="URL path of the validation file")
-    parser.add_argument("--http-port", type=int, metavar="N", help="plain HTTP port for file validation (default 80)")
+    parser.add_argument("--http-port", type=int, metavar="N",
+                        help="plain HTTP port for file validation and the HTTP checks (default 80)")
+    parser.add_argument("--path", action="append", default=[], metavar="PATH",
+                        help="URL path the HTTP and mixed-content checks fetch (repeatable; default /)")
     parser.add_argument("--authoritative-port", type=int, metavar="N",
                         help="port to query authoritative name servers on (default 53)")
 
@@ -113,6 +116,8 @@ def _issuance_target(args: argparse.Namespace) -> dict[str, object]:
             target["file_validation"]["path"] = args.file_validation_path  # type: ignore[index]
     if args.http_port is not None:
         target["http_port"] = args.http_port
+    if args.path:
+        target["paths"] = args.path
     return target
 
 
@@ -203,6 +208,15 @@ def diagnose_config(args: argparse.Namespace) -> Config:
     })
 
 
+# Config keys back to the diagnose flags that set them, so errors name what the user typed.
+_FLAG_OF_KEY = {
+    "host": "HOST", "port": "--port", "expected_addresses": "--expected-address", "paths": "--path",
+    "http_port": "--http-port", "ca_files": "--ca-file", "timeout": "--timeout", "nameservers": "--nameserver",
+    "certificate_names": "--certificate-name", "dns_validation": "--dns-validation-value",
+    "file_validation": "--file-validation-token", "expiry_warning_days": "--expiry-warning-days",
+}
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -212,7 +226,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     try:
         config = diagnose_config(args)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        for err in exc.errors():
+            parts = [str(p) for p in err["loc"]]
+            flag = next((_FLAG_OF_KEY[p] for p in reversed(parts) if p in _FLAG_OF_KEY), ".".join(parts))
+            print(f"sslfault diagnose: {flag}: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
         print(f"sslfault diagnose: invalid arguments: {exc}", file=sys.stderr)
         return EXIT_USAGE
     report = asyncio.run(diagnose(config))

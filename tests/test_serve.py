@@ -138,3 +138,13 @@ def test_demo_prints_metrics_url_that_works(tmp_path: Path) -> None:
         wait_for(lambda: 'fault="chain_incomplete"' in http_get(url)[1], 30, "lab faults on the demo's /metrics")
     finally:
         stop_process(proc)
+
+
+def test_diagnose_bad_flag_values_name_the_flag() -> None:
+    proc = subprocess.run([sys.executable, "-m", "exporter", "diagnose", "x.example", "--timeout", "5x",
+                           "--path", "nope", "--ca-file", "/nonexistent.pem"],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=30)
+    assert proc.returncode == 2
+    assert "--timeout: expected a duration" in proc.stderr
+    assert "--path: expected URL paths" in proc.stderr
+    assert "--ca-file: CA file '/nonexistent.pem' does not exist" in proc.stderr
