@@ -23,15 +23,12 @@ from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
 from exporter.config import Config, Target
+from exporter.errors import DependencyError
 from exporter.net.dns import Resolution, make_resolver, resolve_addresses
 from exporter.net.http import make_session
 from exporter.net.tls import ConnectStatus, Handshake, handshake
 
 T = TypeVar("T")
-
-
-class DependencyError(Exception):
-    """An earlier step gave this check nothing to judge (e.g. the name did not resolve)."""
 
 
 def load_roots(use_system: bool, ca_files: tuple[str, ...]) -> list[x509.Certificate]:

@@ -33,6 +33,7 @@ class ErrorKind(enum.StrEnum):
     DNS = "dns"
     DEPENDENCY = "dependency"  # an earlier step (e.g. resolution) gave nothing to check
     UNSUPPORTED = "unsupported"  # this machine cannot run the probe (e.g. no TLS 1.0)
+    PROTOCOL = "protocol"  # the peer answered with something unusable (forged OCSP response...)
     INTERNAL = "internal"
 
 

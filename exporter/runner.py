@@ -13,15 +13,12 @@ import dns.exception
 
 from exporter.checks import CHECKS, Check
 from exporter.config import Target
-from exporter.context import DependencyError, ProbeContext, Resources
+from exporter.context import ProbeContext, Resources
+from exporter.errors import DependencyError, InvalidResponse, UnsupportedProbe
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind
 from exporter.net.http import BodyTooLarge
 
 log = logging.getLogger(__name__)
-
-
-class UnsupportedProbe(Exception):
-    """This machine cannot run the probe (e.g. its OpenSSL cannot offer TLS 1.0)."""
 
 
 def classify(exc: BaseException) -> ErrorKind:
@@ -32,6 +29,8 @@ def classify(exc: BaseException) -> ErrorKind:
         return ErrorKind.DEPENDENCY
     if isinstance(exc, UnsupportedProbe):
         return ErrorKind.UNSUPPORTED
+    if isinstance(exc, InvalidResponse):
+        return ErrorKind.PROTOCOL
     if isinstance(exc, dns.exception.DNSException):
         return ErrorKind.DNS
     if isinstance(exc, (OSError, ssl.SSLError, aiohttp.ClientError, BodyTooLarge, EOFError)):

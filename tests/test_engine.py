@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.checks import Check
 from exporter.collector import FaultCollector
 from exporter.config import Config, Target
-from exporter.context import DependencyError, ProbeContext, Resources
+from exporter.context import ProbeContext, Resources
+from exporter.errors import DependencyError, InvalidResponse
 from exporter.lab.lab import Lab
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, Finding
 from exporter.runner import classify, run_target
@@ -31,7 +32,8 @@ def _target(name: str = "t", host: str = "h.example", timeout: float = 1.0, chec
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [(TimeoutError(), ErrorKind.TIMEOUT), (ConnectionResetError(), ErrorKind.NETWORK),
-     (DependencyError("x"), ErrorKind.DEPENDENCY), (ValueError("bug"), ErrorKind.INTERNAL)],
+     (DependencyError("x"), ErrorKind.DEPENDENCY), (InvalidResponse("forged"), ErrorKind.PROTOCOL),
+     (ValueError("bug"), ErrorKind.INTERNAL)],
 )
 def test_exceptions_map_to_error_kinds(exc: Exception, kind: ErrorKind) -> None:
     assert classify(exc) is kind

@@ -59,7 +59,7 @@ def test_revoked_detail_names_time_reason_and_source(web: WebLab) -> None:
 def test_a_forged_ocsp_answer_is_never_read_as_good(web: WebLab) -> None:
     report = _report(web.config("rev-ocsp-forged"))
     check = report["checks"]["revocation"]
-    assert (check["status"], check["error"]) == ("error", "network")
+    assert (check["status"], check["error"]) == ("error", "protocol")
     assert "signature does not verify" in check["message"]
 
 

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from exporter.checks.http import tls_addresses
 from exporter.config import Target
+from exporter.errors import UnsupportedProbe
 from exporter.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.tls import ConnectStatus, handshake
@@ -119,7 +120,6 @@ def local_support_problem() -> str | None:
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     problem = await asyncio.to_thread(local_support_problem)
     if problem:
-        from exporter.runner import UnsupportedProbe  # late: the runner imports the check table
 
         raise UnsupportedProbe(f"cannot judge legacy TLS: {problem}")
     addresses = await tls_addresses(ctx)

@@ -25,7 +25,8 @@ from exporter.certinfo import describe
 from exporter.checks._chain import ca_issuers_urls, issued_by
 from exporter.checks.chain import _fetch_issuer  # shares the AIA cache with the chain check
 from exporter.config import Target
-from exporter.context import DependencyError, ProbeContext, TTLCache
+from exporter.context import ProbeContext, TTLCache
+from exporter.errors import DependencyError, InvalidResponse
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import read_capped
 
@@ -35,11 +36,11 @@ CRL_MIN_TTL, CRL_MAX_TTL, CRL_FAILURE_TTL = 60.0, 86400.0, 300.0
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-class RevocationError(OSError):
+class RevocationError(InvalidResponse):
     """No trustworthy answer (forged or malformed response, unusable CRL).
 
-    An OSError so the runner files it under "network": the remote side answered, but
-    with nothing we may believe. It must never turn into "not revoked".
+    The runner files it under "protocol": the remote side answered, but with nothing
+    we may believe. It must never turn into "not revoked".
     """
 
 

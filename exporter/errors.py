@@ -1,0 +1,15 @@
+"""Exceptions a check raises when it cannot reach a verdict; the runner maps each to an error kind."""
+
+from __future__ import annotations
+
+
+class DependencyError(Exception):
+    """An earlier step gave this check nothing to judge (e.g. the name did not resolve)."""
+
+
+class UnsupportedProbe(Exception):
+    """This machine cannot run the probe (e.g. its OpenSSL cannot offer TLS 1.0)."""
+
+
+class InvalidResponse(Exception):
+    """The peer answered, but with something unusable (a forged OCSP response, a non-CRL)."""
