@@ -245,16 +245,11 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 async def diagnose(config: Config) -> dict[str, object]:
     """Run every enabled check on the config's single target; return the JSON report."""
-    from exporter.context import Resources
     from exporter.report import addresses_of, build_report
-    from exporter.runner import run_target
+    from exporter.runner import run_first_target
 
     target = config.resolved_targets()[0]
-    resources = Resources(config)
-    try:
-        results = await run_target(target, resources)
-    finally:
-        await resources.close()
+    results = await run_first_target(config)
     return build_report(target.host, target.port, addresses_of(results), results)
 
 

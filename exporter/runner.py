@@ -12,7 +12,7 @@ import aiohttp
 import dns.exception
 
 from exporter.checks import CHECKS, Check
-from exporter.config import Target
+from exporter.config import Config, Target
 from exporter.context import ProbeContext, Resources
 from exporter.errors import DependencyError, InvalidResponse, UnsupportedProbe
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind
@@ -70,3 +70,12 @@ async def run_target(
     finally:
         ctx.cancel_pending()
     return dict(zip(names, results, strict=True))
+
+
+async def run_first_target(config: Config) -> dict[str, CheckResult]:
+    """Every enabled check on the config's first target, once, with resources opened and closed here."""
+    resources = Resources(config)
+    try:
+        return await run_target(config.resolved_targets()[0], resources)
+    finally:
+        await resources.close()

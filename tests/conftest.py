@@ -12,6 +12,7 @@ from exporter.config import Config
 from exporter.lab.demo import lab_config_dict
 from exporter.lab.lab import Lab, LabThread
 from exporter.lab.pki import Issued, LabPKI
+from exporter.lab.web import WebLab
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,16 @@ def pki() -> LabPKI:
 @pytest.fixture(scope="module")
 def leaf(pki: LabPKI) -> Issued:
     return pki.issue_leaf(["www.lab.test"])
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[WebLab]:
+    """A lab with the web-layer additions (HTTP/HTTPS sites, mixed-content pages, OCSP, CRL, TLS 1.0)."""
+    from exporter.lab.web import WebLabThread
+
+    thread = WebLabThread()
+    thread.start()
+    try:
+        yield thread.web
+    finally:
+        thread.stop()

@@ -19,7 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -27,7 +27,7 @@ import pytest
 
 from exporter.checks.mixed_content import MixedContentResult
 from exporter.context import Resources
-from exporter.lab.web import PAGES, WebLab, WebLabThread
+from exporter.lab.web import PAGES, WebLab
 from exporter.runner import run_target
 from tests.test_web_html import BASE, NOT_WEB, RESOLUTION_CASES
 
@@ -166,16 +166,6 @@ def scanner_verdicts(web: WebLab, name: str) -> dict[str, str]:
 
     found = asyncio.run(scan())
     return {r.url: r.kind for page in found.pages for r in page.resources}
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[WebLab]:
-    thread = WebLabThread()
-    thread.start()
-    try:
-        yield thread.web
-    finally:
-        thread.stop()
 
 
 @pytest.fixture(scope="module")

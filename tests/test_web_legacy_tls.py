@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,22 +11,12 @@ import pytest
 from exporter.checks import legacy_tls
 from exporter.cli import diagnose
 from exporter.config import Config
-from exporter.lab.web import WebLab, WebLabThread
+from exporter.lab.web import WebLab
 from exporter.net.tls import ConnectStatus, Handshake, capture_context
 
 
 def _report(config: Config) -> dict[str, Any]:
     return asyncio.run(diagnose(config))
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[WebLab]:
-    thread = WebLabThread()
-    thread.start()
-    try:
-        yield thread.web
-    finally:
-        thread.stop()
 
 
 def test_this_machine_can_offer_legacy_versions() -> None:

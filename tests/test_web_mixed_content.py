@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -11,30 +10,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.checks.mixed_content import MixedContentResult, PageScan
 from exporter.collector import FaultCollector
 from exporter.config import Config
-from exporter.context import Resources
-from exporter.lab.web import PAGES, WebLab, WebLabThread
+from exporter.lab.web import PAGES, WebLab
 from exporter.lab.web_content import MixedPage
 from exporter.models import CheckResult, CheckStatus
-from exporter.runner import run_target
+from exporter.runner import run_first_target
 from exporter.store import ResultsStore
 
 
-@pytest.fixture(scope="module")
-def web() -> Iterator[WebLab]:
-    thread = WebLabThread()
-    thread.start()
-    try:
-        yield thread.web
-    finally:
-        thread.stop()
-
-
 async def _results(config: Config) -> dict[str, CheckResult]:
-    resources = Resources(config)
-    try:
-        return await run_target(config.resolved_targets()[0], resources)
-    finally:
-        await resources.close()
+    return await run_first_target(config)
 
 
 def scan(web: WebLab, name: str, **target: object) -> tuple[CheckResult, MixedContentResult]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from exporter.cli import diagnose
 from exporter.config import Config
 from exporter.context import ProbeContext, Resources
 from exporter.lab.pki import DAY, Issued, LabPKI
-from exporter.lab.web import REVOCATION_CASES, WebLab, WebLabThread
+from exporter.lab.web import REVOCATION_CASES, WebLab
 from exporter.lab.web_content import ocsp_responder_cert, self_signed_as
 from exporter.models import CheckStatus
 from exporter.runner import run_target
@@ -26,16 +25,6 @@ from exporter.runner import run_target
 
 def _report(config: Config) -> dict[str, Any]:
     return asyncio.run(diagnose(config))
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[WebLab]:
-    thread = WebLabThread()
-    thread.start()
-    try:
-        yield thread.web
-    finally:
-        thread.stop()
 
 
 @pytest.mark.parametrize("name", [*REVOCATION_CASES, "rev-none"])

@@ -24,8 +24,8 @@ from cryptography.x509.oid import NameOID
 
 from exporter.checks.http import tls_addresses
 from exporter.config import Target
-from exporter.errors import UnsupportedProbe
 from exporter.context import ProbeContext
+from exporter.errors import UnsupportedProbe
 from exporter.models import CheckOutcome, Finding
 from exporter.net.tls import ConnectStatus, handshake
 

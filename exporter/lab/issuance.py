@@ -314,14 +314,9 @@ def start_issuance_lab_on(thread: LabThread) -> IssuanceLab:
 
 async def run_once(config: Config) -> dict[str, CheckResult]:
     """Every enabled check on the config's first target, once (what tests and the Knot test compare)."""
-    from exporter.context import Resources
-    from exporter.runner import run_target
+    from exporter.runner import run_first_target
 
-    resources = Resources(config)
-    try:
-        return await run_target(config.resolved_targets()[0], resources)
-    finally:
-        await resources.close()
+    return await run_first_target(config)
 
 
 @contextlib.contextmanager
