@@ -79,6 +79,17 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when `issuer`'s name and key signed `cert`."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception:  # noqa: BLE001 - wrong key, unsupported algorithm: not its issuer
+        return False
+    return True
+
+
 def summarize(cert: x509.Certificate) -> CertSummary:
     return CertSummary(
         subject=cert.subject.rfc4514_string(),

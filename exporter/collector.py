@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
@@ -15,9 +16,10 @@ from exporter.checks.dns import DnsResult
 from exporter.checks.http import HttpResult
 from exporter.checks.mixed_content import MixedContentResult
 from exporter.checks.tls import TlsResult
+from exporter.config import Target
 from exporter.faults import get_fault
 from exporter.filewatch import CertFilesResult
-from exporter.models import CheckStatus, Severity
+from exporter.models import CheckResult, CheckStatus, Severity
 from exporter.store import ResultsStore, TargetState
 
 _LATEST = "(latest scheduled run)"
@@ -182,3 +184,13 @@ def _result(state: TargetState, check: str, kind: type) -> object | None:
     if result is None or result.status is not CheckStatus.OK or not isinstance(result.outcome.result, kind):
         return None
     return result.outcome.result
+
+
+def render_results(target: Target, results: Mapping[str, CheckResult], include_exporter_metrics: bool = False) -> bytes:
+    """The exposition text for one run of one target (/probe?format=prometheus, tests)."""
+    store = ResultsStore()
+    store.set_targets([target])
+    store.record(target, results)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FaultCollector(store, include_exporter_metrics=include_exporter_metrics))
+    return generate_latest(registry)

@@ -13,15 +13,14 @@ import ipaddress
 import json
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
-from exporter.collector import FaultCollector
+from exporter.collector import render_results
 from exporter.config import Config, Target, TargetConfig, resolve_target
 from exporter.context import ProbeContext
 from exporter.report import addresses_of, build_report
 from exporter.runner import run_target
-from exporter.store import ResultsStore
 
 
 class Refused(Exception):
@@ -90,12 +89,7 @@ class ProbeHandler:
         except Refused as exc:
             return _error(exc.status, exc.reason)
         if fmt == "prometheus":
-            store = ResultsStore()
-            store.set_targets([target])
-            store.record(target, results)
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(FaultCollector(store, include_exporter_metrics=False))
-            return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+            return web.Response(body=render_results(target, results), headers={"Content-Type": CONTENT_TYPE_LATEST})
         report = build_report(target.host, target.port, addresses_of(results), results)
         return web.json_response(report, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 

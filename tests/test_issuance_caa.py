@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.checks import CHECKS
 from exporter.checks._caa import CaaRecord, Level, evaluate, parse_issue_value, select_relevant
 from exporter.checks.caa import CaaResult
-from exporter.collector import FaultCollector
+from exporter.collector import render_results
 from exporter.config import Config
 from exporter.lab.issuance import (
     CA,
@@ -25,7 +24,6 @@ from exporter.lab.issuance import (
     run_once,
 )
 from exporter.models import CheckResult, CheckStatus
-from exporter.store import ResultsStore
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +101,7 @@ def test_case_and_account_notes_are_kept(ilab: IssuanceLab) -> None:
 
 
 def _scrape(results: dict[str, CheckResult], config: Config) -> str:
-    store = ResultsStore()
-    target = config.resolved_targets()[0]
-    store.set_targets([target])
-    store.record(target, results)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FaultCollector(store))
-    return generate_latest(registry).decode()
+    return render_results(config.resolved_targets()[0], results).decode()
 
 
 def test_metric_says_whether_the_ca_may_issue(ilab: IssuanceLab) -> None:

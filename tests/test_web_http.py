@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.checks.http import HttpResult, Probe, hsts_active, judge
 from exporter.cli import diagnose
-from exporter.collector import FaultCollector
+from exporter.collector import render_results
 from exporter.config import Config
 from exporter.lab.web import HTTP_CASES, WebLab
 from exporter.models import CheckResult
 from exporter.runner import run_first_target
-from exporter.store import ResultsStore
 
 
 async def _results(config: Config) -> dict[str, CheckResult]:
@@ -73,13 +71,7 @@ def test_no_http_listener_exports_only_https(web: WebLab) -> None:
 
 
 def _scrape(results: dict[str, CheckResult], config: Config) -> str:
-    store = ResultsStore()
-    target = config.resolved_targets()[0]
-    store.set_targets([target])
-    store.record(target, results)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FaultCollector(store))
-    return generate_latest(registry).decode()
+    return render_results(config.resolved_targets()[0], results).decode()
 
 
 @pytest.mark.parametrize(("value", "active"), [

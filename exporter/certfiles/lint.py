@@ -26,6 +26,7 @@ from exporter.certinfo import (
     CertSummary,
     describe,
     is_self_signed,
+    issued_by,
     key_family,
     key_type,
     policy_findings,
@@ -134,16 +135,6 @@ def _misplaced(files: tuple[ParsedFile, ...], key_file: ParsedFile | None) -> li
     return out
 
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # noqa: BLE001 - bad signature, unsupported algorithm: not its issuer
-        return False
-    return True
-
-
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
@@ -154,7 +145,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
 def _pick_leaf(items: list[CertItem]) -> CertItem:
     """The first certificate that issued none of the others, preferring a non-CA one."""
     def issues_another(item: CertItem) -> bool:
-        return any(other is not item and other.cert != item.cert and _signed_by(other.cert, item.cert)
+        return any(other is not item and other.cert != item.cert and issued_by(other.cert, item.cert)
                    for other in items)
     candidates = [i for i in items if not issues_another(i)] or items
     return next((i for i in candidates if not _is_ca(i.cert)), candidates[0])
@@ -164,7 +155,7 @@ def _path(leaf: CertItem, items: list[CertItem]) -> list[CertItem]:
     path = [leaf]
     while not is_self_signed(path[-1].cert):
         seen = {i.cert for i in path}
-        issuer = next((i for i in items if i.cert not in seen and _signed_by(path[-1].cert, i.cert)), None)
+        issuer = next((i for i in items if i.cert not in seen and issued_by(path[-1].cert, i.cert)), None)
         if issuer is None:
             break
         path.append(issuer)
@@ -243,7 +234,7 @@ def _chain(path: list[CertItem], anchors: tuple[x509.Certificate, ...], now: dt.
     if any(i.cert in anchor_set for i in path):
         return []  # the files themselves reach a trusted certificate
     last = path[-1]
-    anchor = next((a for a in anchors if _signed_by(last.cert, a)), None)
+    anchor = next((a for a in anchors if issued_by(last.cert, a)), None)
     if anchor is None:
         if is_self_signed(last.cert):
             text = (f"{describe(last.cert)} is self-signed and is not a trusted root"

@@ -12,17 +12,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from exporter.certinfo import is_self_signed, san_names
-
-
-def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # noqa: BLE001 - wrong key, unsupported algorithm: not its issuer
-        return False
-    return True
+from exporter.certinfo import is_self_signed, issued_by, san_names
 
 
 @dataclass(frozen=True)
