@@ -105,19 +105,37 @@ class BasicAuth:
 
     def __init__(self, users: dict[str, str]) -> None:
         self._users = {u: h.encode() for u, h in users.items()}
-        self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=10))
+        # The dummy hash for unknown users costs as much as the dearest real one: no timing difference.
+        cost = max((int(h.split("$")[2]) for h in users.values() if h.count("$") >= 3 and h.split("$")[2].isdigit()),
+                   default=10)
+        self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=min(max(cost, 4), 31)))
         self._cache_key = secrets.token_bytes(32)
         self._verified: set[bytes] = set()  # HMACs of credentials already checked: bcrypt is slow by design
 
-    def check(self, header: str | None) -> bool:
+    def _parse(self, header: str | None) -> tuple[str, str, bytes, bytes] | None:
+        """(user, password, hash to compare with, cache token), or None for a malformed header."""
         if not header or not header.startswith("Basic "):
-            return False
+            return None
         try:
             user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            return False
+            return None
         hashed = self._users.get(user, self._dummy)
         token = hmac.new(self._cache_key, f"{user}\0{password}\0".encode() + hashed, hashlib.sha256).digest()
+        return user, password, hashed, token
+
+    def cached(self, header: str | None) -> bool | None:
+        """True if these credentials were verified before, False if malformed, None if bcrypt must decide."""
+        parsed = self._parse(header)
+        if parsed is None:
+            return False
+        return True if parsed[3] in self._verified else None
+
+    def check(self, header: str | None) -> bool:
+        parsed = self._parse(header)
+        if parsed is None:
+            return False
+        user, password, hashed, token = parsed
         if token in self._verified:
             return True
         ok = bcrypt.checkpw(password.encode(), hashed) and user in self._users
@@ -146,5 +164,9 @@ def middleware(config: WebConfig) -> Callable[..., Awaitable[web.StreamResponse]
 async def _run_check(auth: BasicAuth, header: str | None) -> bool:
     import asyncio
 
-    # bcrypt takes tens of milliseconds: keep the event loop (and scrapes) responsive.
+    # Known-good credentials are answered on the loop, so a flood of wrong passwords (each a
+    # bcrypt run in a worker thread) cannot hold up Prometheus' scrapes.
+    known = auth.cached(header)
+    if known is not None:
+        return known
     return await asyncio.to_thread(auth.check, header)
