@@ -13,6 +13,9 @@ import dns.rdatatype
 import dns.resolver
 
 
+MAX_ADDRESSES_PER_FAMILY = 32
+
+
 @dataclass(frozen=True)
 class FamilyAnswer:
     """The answer for one record type: addresses, or why there are none."""
@@ -69,7 +72,8 @@ async def _resolve_family(resolver: dns.asyncresolver.Resolver, host: str, rdtyp
         return FamilyAnswer(rdtype, error="timeout", message=f"DNS query for {host} {rdtype} timed out")
     except dns.exception.DNSException as exc:
         return FamilyAnswer(rdtype, error="error", message=f"DNS error for {host} {rdtype}: {_short(exc)}")
-    addresses = tuple(sorted({r.address for r in answer}, key=_address_key))
+    # A name with hundreds of addresses (or a lying server) must not fan out into hundreds of probes.
+    addresses = tuple(sorted({r.address for r in answer}, key=_address_key))[:MAX_ADDRESSES_PER_FAMILY]
     return FamilyAnswer(rdtype, addresses=addresses)
 
 
