@@ -214,3 +214,21 @@ def test_json_log_lines_carry_structured_fields() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "fault appeared" and line["level"] == "info"
     assert (line["target"], line["fault"], line["address"]) == ("shop", "cert_expired", "192.0.2.1")
+
+
+def test_probe_log_is_bounded_and_keeps_failures_longer() -> None:
+    from exporter.probelog import ProbeLog
+
+    log = ProbeLog(per_target=3, failures_per_target=5)
+    failed = {"tls": CheckResult("t", "tls", CheckStatus.OK, time.time(), 0.1,
+                                 CheckOutcome((Finding("cert_expired", "old", "192.0.2.1"),)))}
+    healthy = {"tls": CheckResult("t", "tls", CheckStatus.OK, time.time(), 0.1)}
+    for _ in range(2):
+        log.add("t", failed)
+    for _ in range(10):
+        log.add("t", healthy)
+    entries = log.entries("t")
+    assert sum(not e.failed for e in entries) == 3  # recent runs: bounded
+    assert [e.faults for e in entries if e.failed] == [("cert_expired@192.0.2.1",)] * 2  # failures outlive them
+    log.forget(set())
+    assert log.entries("t") == []
