@@ -14,3 +14,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
   touch "$stamp"
 fi
+# Make `sslfault` callable as the README writes it: link it onto the PATH when we may
+# (root, or a writable ~/.local/bin); otherwise run .venv/bin/sslfault or `. .venv/bin/activate`.
+for dir in /usr/local/bin "$HOME/.local/bin"; do
+  if [ -d "$dir" ] && [ -w "$dir" ]; then
+    current=$(readlink -f "$dir/sslfault" 2>/dev/null || true)
+    if [ ! -e "$dir/sslfault" ] || [ "$current" = "$(readlink -f .venv/bin/sslfault)" ] || [ -L "$dir/sslfault" ]; then
+      ln -sfn "$(pwd)/.venv/bin/sslfault" "$dir/sslfault"
+    fi
+    break
+  fi
+done
