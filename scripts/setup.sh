@@ -10,8 +10,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  echo "installing ssl-fault-exporter${extras:+ with [$extras]} into .venv (log: .venv/install.log)" >&2
+  # pip's build warnings are noise on success; the log is printed when something fails.
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
+         .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"; } > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 # Make `sslfault` callable as the README writes it: link it onto the PATH when we may
