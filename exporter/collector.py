@@ -144,7 +144,7 @@ class FaultCollector(Collector):
                                     labels=["target"])
         for state in states:
             caa = _result(state, "caa", CaaResult)
-            if caa:
+            if caa and caa.issuance_allowed is not None:
                 allowed.add_metric([state.target.name], 1.0 if caa.issuance_allowed else 0.0)
         yield allowed
 

@@ -119,10 +119,22 @@ def test_metric_absent_when_the_check_errored(ilab: IssuanceLab) -> None:
     assert "sslfault_caa_issuance_allowed{" not in _scrape({"caa": errored}, config)
 
 
-def test_caa_applies_only_with_ca_identifiers(ilab: IssuanceLab) -> None:
-    data = ilab.config_dict({"host": ilab.caa_name("other-ca")})
-    assert not CHECKS["caa"].applies(Config.model_validate(data).resolved_targets()[0])
-    assert "caa" not in asyncio.run(run_once(Config.model_validate(data)))
+def _caa_without_ca_identifiers(ilab: IssuanceLab, name: str) -> CheckResult:
+    data = ilab.config_dict({"host": ilab.caa_name(name), "checks": ["caa"]})
+    config = Config.model_validate(data)
+    assert CHECKS["caa"].applies(config.resolved_targets()[0])
+    return asyncio.run(run_once(config))["caa"]
+
+
+def test_caa_without_ca_identifiers_still_finds_what_blocks_every_ca(ilab: IssuanceLab) -> None:
+    """No CA configured: "may our CA issue" has no answer (no caa_forbids_issuer, no metric),
+    but a critical unknown tag or a failed lookup blocks every CA and is still reported."""
+    other = _caa_without_ca_identifiers(ilab, "other-ca")
+    assert other.status is CheckStatus.OK and other.outcome.findings == ()
+    assert "sslfault_caa_issuance_allowed{" not in _scrape({"caa": other}, Config.model_validate(
+        ilab.config_dict({"host": ilab.caa_name("other-ca")})))
+    critical = _caa_without_ca_identifiers(ilab, "critical")
+    assert [f.fault for f in critical.outcome.findings] == ["caa_critical_unknown_tag"]
 
 
 # -- the algorithm without DNS ---------------------------------------------------------------

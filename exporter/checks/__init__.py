@@ -49,7 +49,8 @@ CHECKS: dict[str, Check] = {
     "tls": Check(tls.run),
     "chain": Check(chain.run),
     # Issuance checks (guide S1, S2): only where the target configures what they need.
-    "caa": Check(caa.run, applies=lambda t: bool(t.ca_identifiers)),
+    # Always: a critical unknown tag or a failing lookup blocks every CA, configured or not.
+    "caa": Check(caa.run),
     "dns_validation": Check(dns_validation.run, applies=lambda t: t.dns_validation is not None),
     "file_validation": Check(file_validation.run, applies=lambda t: t.file_validation is not None),
     "domain_review": Check(domain_review.run),

@@ -39,7 +39,8 @@ class CaaNameResult:
 @dataclass(frozen=True)
 class CaaResult:
     names: tuple[CaaNameResult, ...]
-    issuance_allowed: bool  # some configured CA may issue for all names (sslfault_caa_issuance_allowed)
+    # Some configured CA may issue for all names (sslfault_caa_issuance_allowed); None: no CA configured.
+    issuance_allowed: bool | None
 
 
 class _Lookups:
@@ -76,7 +77,9 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     common = _common_authorised(per_name, ca_ids)
     if not findings and names and ca_ids and not common:
         findings.append(_no_common_ca(per_name, ca_ids))
-    return CheckOutcome(tuple(findings), CaaResult(per_name, issuance_allowed=not findings))
+    # Without configured CAs there is no "may our CA issue" to answer: the metric stays absent.
+    allowed = (not findings) if ca_ids else None
+    return CheckOutcome(tuple(findings), CaaResult(per_name, issuance_allowed=allowed))
 
 
 async def _check_name(
@@ -180,7 +183,7 @@ def _findings(r: CaaNameResult, verdict: Verdict | None, ca_ids: tuple[str, ...]
         detail = f"{r.name}: CAA at {_where(r)} has {shown}: no CA may issue. Records: {', '.join(r.records)}"
         return [Finding("caa_critical_unknown_tag", detail,
                         data=_data(r, ca_ids, critical=[c.text() for c in verdict.critical]))]
-    if verdict.restricted and not verdict.authorised:
+    if verdict.restricted and not verdict.authorised and ca_ids:
         kind = "wildcard " if verdict.selected_tag == "issuewild" or r.name.startswith("*.") else ""
         detail = (f"{r.name}: CAA at {_where(r)} does not let {' or '.join(ca_ids)} issue {kind}certificates "
                   f"({verdict.selected_tag} records: {', '.join(s.text() for s in verdict.selected)})")

@@ -70,7 +70,9 @@ class Lab:
         self.domain = domain
         self.specs = tuple(specs)
         self.now = now
-        self.dns = DnsServer(zones=[domain])
+        # The TLD too, so name climbs (CAA) end in NOERROR as on the Internet, not REFUSED.
+        self.tld = domain.rsplit(".", 1)[-1]
+        self.dns = DnsServer(zones=[domain, self.tld])
         self.scenarios: dict[str, Scenario] = {}
         self.network = ""  # "127.x.y", set by start()
         self.port = 0
@@ -242,6 +244,7 @@ class Lab:
         d = self.domain
         records: dict[str, list[RecordSpec]] = {
             d: [("SOA", TTL, f"ns.{d}. hostmaster.{d}. 1 3600 600 86400 {TTL}"), ("NS", TTL, f"ns.{d}.")],
+            self.tld: [("SOA", TTL, f"ns.{d}. hostmaster.{d}. 1 3600 600 86400 {TTL}"), ("NS", TTL, f"ns.{d}.")],
             f"ns.{d}": [("A", TTL, self.dns_address)],
             f"pki.{d}": [("A", TTL, self.pki_address)],
         }
