@@ -104,7 +104,8 @@ async def _on_cleanup(app: web.Application) -> None:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app["exporter"].registry)
+    # Off the event loop: a large fleet takes a while to render, and probes must keep their timing.
+    body = await asyncio.to_thread(generate_latest, request.app["exporter"].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
