@@ -74,7 +74,8 @@ class FaultCollector(Collector):
                 last_run.add_metric(labels, result.started_at)
         runs = CounterMetricFamily("sslfault_check_runs", "Check runs since start, by outcome status.",
                                    labels=["check", "status"])
-        for (check, status), count in sorted(dict(self.store.runs).items())  # a copy: scrapes run in a worker thread:
+        # A copy: scrapes run in a worker thread while probes keep counting.
+        for (check, status), count in sorted(dict(self.store.runs).items()):
             runs.add_metric([check, status], count)
         yield success
         yield duration
