@@ -49,8 +49,9 @@ CHECKS: dict[str, Check] = {
     "tls": Check(tls.run),
     "chain": Check(chain.run),
     # Issuance checks (guide S1, S2): only where the target configures what they need.
-    # Always: a critical unknown tag or a failing lookup blocks every CA, configured or not.
-    "caa": Check(caa.run),
+    # Only with configured CA identifiers: the question is "may OUR CA issue". (Without them the
+    # check still judges critical tags and lookup failures, e.g. via `diagnose --check caa`.)
+    "caa": Check(caa.run, applies=lambda t: bool(t.ca_identifiers) or t.checks == ("caa",)),
     "dns_validation": Check(dns_validation.run, applies=lambda t: t.dns_validation is not None),
     "file_validation": Check(file_validation.run, applies=lambda t: t.file_validation is not None),
     "domain_review": Check(domain_review.run),

@@ -195,9 +195,8 @@ SPECS: tuple[ScenarioSpec, ...] = (
                  "two addresses: the first healthy, the second serves an expired leaf",
                  (Endpoint("tls", ecc_ok), Endpoint("tls", expired)), fault_endpoints=(1,)),
     ScenarioSpec("unresolvable", frozenset({"dns_resolution_failed"}), "NXDOMAIN", dns="nxdomain"),
-    # SERVFAIL for every type: the CAA lookup fails too, and a CA refuses to issue then.
-    ScenarioSpec("servfail", frozenset({"dns_resolution_failed", "caa_lookup_failed"}),
-                 "the name server answers SERVFAIL", dns="servfail"),
+    ScenarioSpec("servfail", frozenset({"dns_resolution_failed"}), "the name server answers SERVFAIL",
+                 dns="servfail"),
     ScenarioSpec("unexpected-address", frozenset({"dns_unexpected_address"}),
                  "resolves to a healthy server, but expected_addresses names another IP",
                  (Endpoint("tls", ecc_ok),), expect_other_address=True),
