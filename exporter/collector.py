@@ -26,12 +26,17 @@ _LATEST = "(latest scheduled run)"
 
 
 class FaultCollector(Collector):
-    def __init__(self, store: ResultsStore, include_exporter_metrics: bool = True) -> None:
+    """Per-target families from the store's states, then the exporter's own (runs, reload, build)."""
+
+    def __init__(
+        self, store: ResultsStore, include_exporter_metrics: bool = True, states: list[TargetState] | None = None
+    ) -> None:
         self.store = store
         self.include_exporter_metrics = include_exporter_metrics  # off for /probe?format=prometheus
+        self._states = states  # render just these (the exposition cache renders one target at a time)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
-        states = self.store.states()
+        states = self.store.states() if self._states is None else self._states
         yield from self._faults(states)
         yield from self._checks(states)
         yield from self._certificates(states)
@@ -58,7 +63,7 @@ class FaultCollector(Collector):
         yield fault
         yield active
 
-    def _checks(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def _checks(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
         success = GaugeMetricFamily("sslfault_check_success",
                                     f"1 if the check reached a verdict, 0 if it could not judge {_LATEST}.",
                                     labels=["target", "check"])
@@ -72,15 +77,9 @@ class FaultCollector(Collector):
                 success.add_metric(labels, 1.0 if result.status is CheckStatus.OK else 0.0)
                 duration.add_metric(labels, result.duration_seconds)
                 last_run.add_metric(labels, result.started_at)
-        runs = CounterMetricFamily("sslfault_check_runs", "Check runs since start, by outcome status.",
-                                   labels=["check", "status"])
-        # A copy: scrapes run in a worker thread while probes keep counting.
-        for (check, status), count in sorted(dict(self.store.runs).items()):
-            runs.add_metric([check, status], count)
         yield success
         yield duration
         yield last_run
-        yield runs
 
     def _certificates(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
         not_after = GaugeMetricFamily("sslfault_cert_not_after_timestamp_seconds",
@@ -169,7 +168,13 @@ class FaultCollector(Collector):
         yield status
         yield mixed
 
-    def _exporter(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
+    def _exporter(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+        runs = CounterMetricFamily("sslfault_check_runs", "Check runs since start, by outcome status.",
+                                   labels=["check", "status"])
+        # A copy: scrapes run in a worker thread while probes keep counting.
+        for (check, status), count in sorted(dict(self.store.runs).items()):
+            runs.add_metric([check, status], count)
+        yield runs
         reload = self.store.reload
         yield GaugeMetricFamily("sslfault_config_last_reload_successful",
                                 "1 if the last configuration load succeeded.", value=1.0 if reload.successful else 0.0)

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter import statuspage
-from exporter.collector import FaultCollector
+from exporter.exposition import Exposition
 from exporter.config import Config, ConfigError, load_config
 from exporter.filewatch import CertFileWatcher
 from exporter.probe_endpoint import ProbeHandler
@@ -36,8 +36,7 @@ class Exporter:
         self.store = ResultsStore()
         self.scheduler = Scheduler(self.store)
         self.file_watcher = CertFileWatcher(self.store)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(FaultCollector(self.store))
+        self.exposition = Exposition(self.store)
         self._reload_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -105,7 +104,7 @@ async def _on_cleanup(app: web.Application) -> None:
 
 async def metrics(request: web.Request) -> web.Response:
     # Off the event loop: a large fleet takes a while to render, and probes must keep their timing.
-    body = await asyncio.to_thread(generate_latest, request.app["exporter"].registry)
+    body = await asyncio.to_thread(request.app["exporter"].exposition.render)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -232,3 +232,26 @@ def test_probe_log_is_bounded_and_keeps_failures_longer() -> None:
     assert [e.faults for e in entries if e.failed] == [("cert_expired@192.0.2.1",)] * 2  # failures outlive them
     log.forget(set())
     assert log.entries("t") == []
+
+
+def test_cached_exposition_equals_the_collector_output(lab: Lab, lab_config: Config) -> None:
+    """/metrics' cached rendering must say exactly what the collector says, also after a target changes."""
+    from exporter.exposition import Exposition
+
+    async def go() -> tuple[ResultsStore, list[Target], Resources]:
+        store = ResultsStore()
+        targets = [t for t in lab_config.resolved_targets() if t.name in ("expired", "ok", "refused", "multi")]
+        store.set_targets(targets)
+        resources = Resources(lab_config)
+        for target in targets:
+            store.record(target, await run_target(target, resources))
+        await resources.close()
+        return store, targets, resources
+
+    store, targets, _ = run(go())
+    exposition = Exposition(store)
+    assert exposition.render().decode() == _scrape(store)
+    assert exposition.render().decode() == _scrape(store)  # from the cache
+    store.record(targets[0], {})  # one target's results change (here: to nothing)
+    store.set_targets([t for t in targets if t is not targets[1]])  # and another goes away
+    assert exposition.render().decode() == _scrape(store)
