@@ -14,8 +14,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter import statuspage
-from exporter.exposition import Exposition
 from exporter.config import Config, ConfigError, load_config
+from exporter.exposition import Exposition
 from exporter.filewatch import CertFileWatcher
 from exporter.probe_endpoint import ProbeHandler
 from exporter.scheduler import Scheduler

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exporter.faults import FAULTS
 from exporter.lab.demo import lab_config_dict
 from exporter.lab.lab import Lab
 from tests.helpers import http_get, start_exporter, stop_process, wait_for
@@ -136,6 +137,11 @@ def test_demo_prints_metrics_url_that_works(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}/metrics"
         wait_for(lambda: url in (tmp_path / "demo.log").read_text(), 20, "the demo to print its /metrics URL")
         wait_for(lambda: 'fault="chain_incomplete"' in http_get(url)[1], 30, "lab faults on the demo's /metrics")
+        base = url.removesuffix("/metrics")
+        wait_for(lambda: http_get(f"{base}/-/ready")[0] == 200, 60, "every demo target probed once")
+        shown = {line.split('fault="')[1].split('"')[0] for line in http_get(url)[1].splitlines()
+                 if line.startswith("sslfault_fault{")}
+        assert shown == {str(f) for f in FAULTS}, "the demo must show every fault of the catalog"
     finally:
         stop_process(proc)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from exporter.config import Config
@@ -30,6 +31,30 @@ def lab_config_dict(lab: Lab, interval: str = "30s", timeout: str = "4s") -> dic
         "limits": {"max_concurrent_probes": 16},
         "targets": targets,
     }
+
+
+def broken_cert_files(lab: Lab, root: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[str]]]:
+    """Broken certificate files for the `cert_files` watcher: config entries, and target -> its fault."""
+    plain, keyed = root / "plain", root / "keyed"
+    plain.mkdir(parents=True, exist_ok=True)
+    keyed.mkdir(exist_ok=True)
+    chain = {name: Path(s.chain_file).read_text() for name, s in lab.scenarios.items() if s.chain_file}
+    files = {
+        plain / "invalid.pem": ("this is not a certificate\n", "cert_file_invalid_pem"),
+        plain / "whitespace.pem": ("".join(f"{line}  \n" for line in chain["ok"].splitlines()), "cert_file_whitespace"),
+        plain / "wrong-order.pem": (chain["wrong-order"], "cert_file_wrong_order"),
+        plain / "leaf-only.pem": (chain["leaf-only"], "cert_file_chain_incomplete"),
+        keyed / "mismatch.pem": (chain["ok"], "cert_file_key_mismatch"),
+    }
+    for path, (text, _) in files.items():
+        path.write_text(text)
+    (keyed / "mismatch.key").write_text(Path(str(lab.scenarios["ok-rsa"].key_file)).read_text())
+    config = [{"path": f"{plain}/*.pem", "poll": "1s"}, {"path": f"{keyed}/*.pem", "key": "{dir}/{stem}.key", "poll": "1s"}]
+    return config, {f"file:{path}": frozenset({fault}) for path, (_, fault) in files.items()}
+
+
+# A name whose registrable label holds a word of the guide's S2 list (served by the lab's TLD zone).
+REVIEW_HOST = "secure-bank.test"
 
 
 class FullLab:
@@ -65,13 +90,20 @@ class FullLab:
             out[scenario.name] = (target, frozenset(scenario.expected_faults))
         out.update(exporter_targets(self.issuance))
         out.update(self.web.exporter_targets())
+        out["review: secure-bank"] = ({"host": REVIEW_HOST, "checks": ["domain_review"]},
+                                      frozenset({"domain_review_risk"}))
         return out
+
+    def expected_files(self) -> tuple[list[dict[str, Any]], dict[str, frozenset[str]]]:
+        """`cert_files` config entries for broken certificate files, and target -> the fault it must show."""
+        return broken_cert_files(self.lab, Path(self.lab.workdir) / "cert-files")
 
     def config_dict(self, interval: str = "30s", timeout: str = "4s") -> dict[str, Any]:
         config = lab_config_dict(self.lab, interval, timeout)
         # The stale resolver second, as the DNS-TXT propagation cases need.
         config["resolver"]["nameservers"].append(self.issuance.stale_resolver)
         config["targets"] = [{"name": name, **target} for name, (target, _) in self.expected().items()]
+        config["cert_files"], _ = self.expected_files()
         return config
 
 

@@ -12,7 +12,6 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-
 MAX_ADDRESSES_PER_FAMILY = 32
 
 

@@ -52,26 +52,6 @@ pytestmark = [
 ]
 
 
-def cert_files(lab: Lab, root: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[str]]]:
-    """Broken certificate files for the `cert_files` watcher: config entries, and target -> its fault."""
-    plain, keyed = root / "plain", root / "keyed"
-    plain.mkdir(parents=True)
-    keyed.mkdir()
-    chain = {name: Path(s.chain_file).read_text() for name, s in lab.scenarios.items() if s.chain_file}
-    files = {
-        plain / "invalid.pem": ("this is not a certificate\n", "cert_file_invalid_pem"),
-        plain / "whitespace.pem": ("".join(f"{line}  \n" for line in chain["ok"].splitlines()), "cert_file_whitespace"),
-        plain / "wrong-order.pem": (chain["wrong-order"], "cert_file_wrong_order"),
-        plain / "leaf-only.pem": (chain["leaf-only"], "cert_file_chain_incomplete"),
-        keyed / "mismatch.pem": (chain["ok"], "cert_file_key_mismatch"),
-    }
-    for path, (text, _) in files.items():
-        path.write_text(text)
-    (keyed / "mismatch.key").write_text(Path(str(lab.scenarios["ok-rsa"].key_file)).read_text())
-    config = [{"path": f"{plain}/*.pem", "poll": "1s"}, {"path": f"{keyed}/*.pem", "key": "{dir}/{stem}.key", "poll": "1s"}]
-    return config, {f"file:{path}": frozenset({fault}) for path, (_, fault) in files.items()}
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -181,8 +161,7 @@ class Stack:
         # Every lab target: TLS scenarios, issuance cases, web-layer cases.
         config = self.full.config_dict(interval="5s", timeout="4s")
         self.expected_faults = {name: faults for name, (_, faults) in self.full.expected().items()}
-        config["cert_files"], file_faults = cert_files(self.lab, self.tmp / "certs")
-        self.expected_faults.update(file_faults)
+        self.expected_faults.update(self.full.expected_files()[1])
         self.config_file = self.tmp / "sslfault.yml"
         self.config_file.write_text(yaml.safe_dump(config))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
