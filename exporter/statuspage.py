@@ -7,6 +7,7 @@ auto-submits the filter form and keeps "12 s ago" current.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections import Counter
@@ -166,6 +167,11 @@ def _page(request: web.Request, q: Query, title: str, body: str, status: int = 2
 
 
 async def overview(request: web.Request) -> web.Response:
+    # Rendering a large fleet takes a while: off the event loop, so probes keep their timing.
+    return await asyncio.to_thread(_overview, request)
+
+
+def _overview(request: web.Request) -> web.Response:
     q, now = parse_query(request), time.time()
     w = WORDS[q.lang]
     everything = collect(request.app["exporter"])
