@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from exporter import __version__
 from exporter.config import CHECK_NAMES, Config, ConfigError, load_config, parse_hostport
@@ -128,6 +130,39 @@ def _add_logging(parser: argparse.ArgumentParser, default_level: str = "info") -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `sslfault faults | head`: the reader left; not an error
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def _run_until_signalled(main_coro: Any) -> None:
+    """asyncio.run that turns SIGTERM/SIGINT into cancellation, so cleanup (lab temp dirs) runs."""
+    async def runner() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        try:
+            await main_coro
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(runner())
+
+
+def _check_listen(listen: str) -> str | None:
+    from exporter.web import parse_listen_address
+
+    try:
+        parse_listen_address(listen)
+    except ValueError as exc:
+        return f"--web.listen-address: {exc}"
+    return None
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {
         "serve": cmd_serve, "diagnose": cmd_diagnose, "check-config": cmd_check_config, "check": cmd_check,
@@ -179,13 +214,15 @@ def cmd_faults(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([
             {"id": str(f.id), "severity": str(f.severity), "section": f.section, "check": f.check,
-             "title": f.title, "summary": f.summary, "remedy": {"en": f.remedy_en, "zh": f.remedy_zh}}
+             "title": f.title, "summary": f.summary, "title_zh": f.title_zh, "summary_zh": f.summary_zh,
+             "remedy": {"en": f.remedy_en, "zh": f.remedy_zh}}
             for f in FAULTS.values()
         ], ensure_ascii=False, indent=2))
         return EXIT_OK
+    zh = args.lang == "zh"
     for fault in FAULTS.values():
-        remedy = fault.remedy_zh if args.lang == "zh" else fault.remedy_en
-        print(f"{fault.id:<32} {fault.severity:<8} {fault.section:<5} {fault.summary}\n{'':47}{remedy}")
+        summary, remedy = (fault.summary_zh, fault.remedy_zh) if zh else (fault.summary, fault.remedy_en)
+        print(f"{fault.id:<32} {fault.severity:<8} {fault.section:<5} {summary}\n{'':47}{remedy}")
     return EXIT_OK
 
 
@@ -275,10 +312,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sslfault serve: --config.auto-reload-interval: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    problem = _check_listen(args.listen)
+    if problem:
+        print(f"sslfault serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        asyncio.run(serve(Exporter(config, args.config_file), args.listen, web_config, auto_reload))
-    except KeyboardInterrupt:
-        pass
+        _run_until_signalled(serve(Exporter(config, args.config_file), args.listen, web_config, auto_reload))
     except OSError as exc:
         print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -290,10 +329,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
+    problem = _check_listen(args.listen)
+    if problem:
+        print(f"sslfault demo: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        asyncio.run(run_demo(args.listen, args.interval))
-    except KeyboardInterrupt:
-        pass
+        _run_until_signalled(run_demo(args.listen, args.interval))
+    except OSError as exc:
+        print(f"sslfault demo: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Must equal the keys of exporter.checks.CHECKS (a test keeps them in step; no import here to avoid a cycle).
 CHECK_NAMES = (
@@ -75,6 +75,31 @@ def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+def _check_nameserver(value: str) -> str:
+    parse_hostport(value, 53)
+    return value
+
+
+def _check_ca_file(path: str) -> str:
+    if not Path(path).is_file():
+        raise ValueError(f"CA file {path!r} does not exist")
+    return path
+
+
+def _check_dns_name(value: str) -> str:
+    name = value.strip().lower().rstrip(".")
+    if not _HOSTNAME.match(name):
+        raise ValueError(f"expected a DNS name (optionally *.name), got {name!r}")
+    return name
+
+
+# Per-item types, so a list with several bad entries gets one error per entry (with its index).
+Nameserver = Annotated[str, AfterValidator(_check_nameserver)]
+CaFile = Annotated[str, AfterValidator(_check_ca_file)]
+IpAddress = Annotated[str, AfterValidator(_check_address)]
+DnsName = Annotated[str, AfterValidator(_check_dns_name)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -82,17 +107,10 @@ class _Model(BaseModel):
 class ResolverConfig(_Model):
     """Recursive resolvers the checks use; empty means the system's (/etc/resolv.conf)."""
 
-    nameservers: tuple[str, ...] = ()
+    nameservers: tuple[Nameserver, ...] = ()
     timeout: Duration = 3.0
     # Port used to query a zone's authoritative servers directly (53 in real life; the lab uses a high port).
     authoritative_port: int = Field(default=53, ge=1, le=65535)
-
-    @field_validator("nameservers")
-    @classmethod
-    def _valid_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            parse_hostport(item, 53)
-        return value
 
     def endpoints(self) -> list[tuple[str, int]]:
         return [parse_hostport(n, 53) for n in self.nameservers]
@@ -102,15 +120,7 @@ class TrustConfig(_Model):
     """Roots that count as trusted: Mozilla's (certifi) and/or your own CA files."""
 
     use_system: bool = True
-    ca_files: tuple[str, ...] = ()
-
-    @field_validator("ca_files")
-    @classmethod
-    def _files_exist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for path in value:
-            if not Path(path).is_file():
-                raise ValueError(f"CA file {path!r} does not exist")
-        return value
+    ca_files: tuple[CaFile, ...] = ()
 
     @model_validator(mode="after")
     def _some_roots(self) -> TrustConfig:
@@ -225,10 +235,10 @@ class FileValidationConfig(_Model):
 class TargetConfig(CheckSettings):
     host: str
     name: str | None = None  # the `target` label; default host, or host:port off 443
-    expected_addresses: tuple[str, ...] = ()
+    expected_addresses: tuple[IpAddress, ...] = ()
     # Names the certificate must cover for issuance (CAA is checked for each); default: just host.
     # A wildcard such as "*.example.com" makes CAA use issuewild.
-    certificate_names: tuple[str, ...] = ()
+    certificate_names: tuple[DnsName, ...] = ()
     validation_method: Literal["dns", "file"] | None = None  # how the CA validates; checked against CAA
     dns_validation: DnsValidationConfig | None = None
     file_validation: FileValidationConfig | None = None
@@ -245,19 +255,6 @@ class TargetConfig(CheckSettings):
             raise ValueError(f"expected a DNS name or IP address, got {value!r}")
         return host
 
-    @field_validator("certificate_names")
-    @classmethod
-    def _valid_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        names = tuple(v.strip().lower().rstrip(".") for v in value)
-        for name in names:
-            if not _HOSTNAME.match(name):
-                raise ValueError(f"expected a DNS name (optionally *.name), got {name!r}")
-        return names
-
-    @field_validator("expected_addresses")
-    @classmethod
-    def _valid_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_check_address(v) for v in value)
 
 
 class Config(_Model):

@@ -91,6 +91,8 @@ class Fault:
     check: str  # name of the check that detects it
     title: str
     summary: str
+    title_zh: str
+    summary_zh: str
     remedy_en: str
     remedy_zh: str
 
@@ -142,6 +144,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Validation TXT record missing",
         "The domain-validation TXT record (default host `_dnsauth.<domain>`) is absent "
         "at the domain's authoritative name servers.",
+        "缺少域名验证 TXT 记录",
+        "域名的权威名称服务器上没有域名验证所需的 TXT 记录（默认主机记录为 `_dnsauth.<域名>`）。",
         "Add the TXT record with the exact host and value from the CA at the DNS provider "
         "that is authoritative for the domain (the report names its name servers). If that "
         "DNS host does not support TXT records, move the zone to name servers that do, or "
@@ -154,6 +158,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.DNS_VALIDATION_RECORD_MISMATCH, _C, "S1", "dns_validation",
         "Validation TXT record has the wrong value",
         "TXT records exist at the validation name but none equals the value the CA expects.",
+        "域名验证 TXT 记录值错误",
+        "验证主机名下存在 TXT 记录，但没有一条与 CA 要求的值一致。",
         "Compare the values found (listed in the report) with the one the CA issued for this "
         "order and correct the record: no extra quotes or spaces, and do not repeat the domain "
         "in the host field. Delete stale validation records left by earlier orders.",
@@ -165,6 +171,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Validation TXT record not yet propagated",
         "The authoritative name servers serve the right TXT value but one or more configured "
         "recursive resolvers do not yet.",
+        "域名验证 TXT 记录尚未生效",
+        "权威名称服务器已返回正确的 TXT 记录值，但配置的递归解析器中仍有一个或多个尚未返回该值。",
         "Wait until cached answers expire (the record's TTL; in rare cases up to 48 hours) "
         "before asking the CA to validate again, and do not retrigger validation in a loop: "
         "CAs throttle repeated checks, so leave a few minutes between attempts. Flush the "
@@ -178,6 +186,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Validation file is redirected",
         "The file-validation URL under `/.well-known/pki-validation/` answers with a 3xx "
         "redirect, which fails validation.",
+        "验证文件被重定向",
+        "`/.well-known/pki-validation/` 下的文件验证 URL 返回 3xx 重定向，导致验证失败。",
         "The validation file must answer 200 directly at the URL the CA fetches. Remove the "
         "redirect for /.well-known/pki-validation/ (HTTP-to-HTTPS, www/non-www and rewrite "
         "rules in the web server, CDN or load balancer) at least until the certificate is issued.",
@@ -190,6 +200,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Validation file unreachable",
         "The file-validation URL cannot be fetched with status 200 (connection error, 4xx "
         "or 5xx).",
+        "无法访问验证文件",
+        "无法以 200 状态码获取文件验证 URL（连接错误、4xx 或 5xx）。",
         "Put fileauth.txt in .well-known/pki-validation/ under the site's document root "
         "(check the path and file name, including case). Make sure the domain resolves to "
         "this server and that ports 80/443 are reachable from the internet, including from "
@@ -203,6 +215,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Validation file has the wrong content",
         "The validation URL answers 200 but its body (whitespace-trimmed) is not the "
         "expected token.",
+        "验证文件内容错误",
+        "验证 URL 返回 200，但去除首尾空白后的内容不是预期的验证令牌。",
         "Replace the file's content with exactly the token from the current order (no HTML "
         "page, BOM or extra lines), and make sure no CDN or cache serves an older copy or a "
         "catch-all page instead of the file.",
@@ -214,6 +228,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "CAA records forbid the CA",
         "A relevant CAA record set exists and authorises none of the configured CA "
         "identifiers (`issue`, or `issuewild` for wildcard names).",
+        "CAA 记录不允许该 CA 签发",
+        "存在适用的 CAA 记录集，但其中没有授权任何已配置的 CA 标识（`issue`，"
+        "通配符域名为 `issuewild`）。",
         "Add a CAA issue record for your CA at the name where the CAA set was found, e.g. "
         "`0 issue \"letsencrypt.org\"` (use `issuewild` for wildcard certificates), keeping "
         "the entries for other CAs you still use.",
@@ -225,6 +242,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "CAA record with an unknown critical tag",
         "The relevant CAA record set holds a record with the critical flag and a tag the CA "
         "does not understand, so no CA may issue.",
+        "CAA 记录含无法识别的关键标签",
+        "适用的 CAA 记录集中有一条设置了 critical 标志、且标签无法被 CA 识别的记录，"
+        "因此任何 CA 都不能签发证书。",
         "At the name given in the report, delete the CAA record that has flag 128 (critical) "
         "and an unrecognised tag, or set its flag to 0. Issuance stays blocked for every CA "
         "until it is gone.",
@@ -235,6 +255,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CAA_LOOKUP_FAILED, _W, "S1", "caa",
         "CAA lookup failed",
         "The CAA lookup failed (SERVFAIL or timeout), and CAs refuse to issue on such errors.",
+        "CAA 查询失败",
+        "CAA 查询失败（SERVFAIL 或超时），遇到此类错误时 CA 会拒绝签发证书。",
         "Make every authoritative name server answer CAA queries (an empty NOERROR answer is "
         "fine) instead of SERVFAIL or silence: check for broken DNSSEC signatures and for "
         "firewalls or DNS software that drop unknown record types. Test with "
@@ -249,6 +271,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Domain may fail the CA's security review",
         "The name is an IP address or single-label host, or contains a word or TLD that DV "
         "anti-phishing review often rejects.",
+        "域名可能无法通过 CA 安全审核",
+        "该名称是 IP 地址或单标签主机名，或包含 DV 证书反钓鱼审核常会拒绝的敏感词或顶级域名。",
         "Expect a DV order for this name to be held or rejected: buy an OV/EV certificate, "
         "which is vetted manually, or request the certificate for another name without the "
         "flagged word. For IP addresses and bare host names, use a fully qualified domain name.",
@@ -260,6 +284,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.DNS_RESOLUTION_FAILED, _C, "S3", "dns",
         "Name does not resolve",
         "The name has no A/AAAA answer (NXDOMAIN, SERVFAIL, timeout or empty).",
+        "域名无法解析",
+        "该域名没有 A/AAAA 解析结果（NXDOMAIN、SERVFAIL、超时或空应答）。",
         "Add A and/or AAAA records for the name at its authoritative DNS provider, pointing at "
         "the server or load balancer that serves HTTPS. If records exist, look for a broken "
         "delegation, an expired domain or failing name servers with `dig +trace <name>`.",
@@ -270,6 +296,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.DNS_UNEXPECTED_ADDRESS, _C, "S3", "dns",
         "Name resolves to an unexpected address",
         "The name resolves, but to an address outside the configured `expected_addresses`.",
+        "域名解析到非预期地址",
+        "该域名可以解析，但解析到的地址不在配置的 `expected_addresses` 之内。",
         "Point the A/AAAA records at the server's public address and remove stale records left "
         "by a migration, then allow the TTL to pass. If the move was intended, update "
         "`expected_addresses` instead.",
@@ -280,6 +308,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.TCP_CONNECT_REFUSED, _C, "S3", "reachability",
         "HTTPS port refuses connections",
         "The connection to the HTTPS port is refused (port closed, nothing listening).",
+        "HTTPS 端口拒绝连接",
+        "连接 HTTPS 端口被拒绝（端口未开放，或没有程序在监听）。",
         "Start the web server or configure it to listen on port 443 on this address (not only "
         "on 127.0.0.1), and check that any load balancer or port mapping forwards 443 to it.",
         "启动 Web 服务，或将其配置为在该地址的 443 端口上监听（不要只监听 127.0.0.1），并检查负载均衡"
@@ -290,6 +320,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "HTTPS port times out",
         "The connection attempt to the HTTPS port times out (packets dropped by a firewall or "
         "security group).",
+        "HTTPS 端口连接超时",
+        "连接 HTTPS 端口超时（数据包被防火墙或安全组丢弃）。",
         "Allow inbound TCP 443 in the host firewall (firewalld, iptables, Windows Firewall) "
         "and in the cloud security group or network ACL of the instance, then retest from "
         "outside your network.",
@@ -301,6 +333,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "TLS handshake fails",
         "TCP connects but the TLS handshake fails (no certificate bound, protocol or cipher "
         "mismatch, reset).",
+        "TLS 握手失败",
+        "TCP 可以连通，但 TLS 握手失败（未绑定证书、协议或加密套件不匹配、连接被重置）。",
         "Bind a certificate and its private key to the HTTPS listener for this name and enable "
         "TLS 1.2 and 1.3 with current cipher suites; the web server's error log usually says "
         "why it dropped the handshake.",
@@ -311,6 +345,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.HTTPS_ERROR_STATUS, _W, "S3", "http",
         "HTTPS answers with a server error",
         "HTTPS answers 5xx for the configured path.",
+        "HTTPS 返回服务器错误",
+        "访问配置的路径时，HTTPS 返回 5xx 状态码。",
         "Read the web server and application logs for the cause of the 5xx; for 502/504, check "
         "that the backend the HTTPS listener proxies to is running and reachable from the proxy.",
         "查看 Web 服务器和应用日志，找出 5xx 的原因；如果是 502/504，请检查 HTTPS 监听所反向代理的"
@@ -322,6 +358,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "HTTPS serves another site than HTTP",
         "The same path succeeds over HTTP but answers 404 (or another 4xx) over HTTPS: the "
         "HTTPS binding serves another site or root.",
+        "HTTPS 与 HTTP 指向不同站点",
+        "同一路径通过 HTTP 访问正常，通过 HTTPS 访问却返回 404（或其他 4xx）："
+        "HTTPS 绑定指向了其他站点或根目录。",
         "Bind the certificate to the site that serves HTTP: in IIS, add the https binding "
         "(port 443, host name) to that site rather than to another or the default site; in "
         "nginx or Apache, give the TLS server block the same root or proxy settings as the "
@@ -336,6 +375,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "Certificate file is not valid PEM",
         "The file has no PEM block, broken markers or bad base64, is DER instead of PEM, or "
         "holds a key where a certificate is expected.",
+        "证书文件不是有效的 PEM 格式",
+        "文件中没有 PEM 块、BEGIN/END 标记损坏或 base64 编码有误，或者文件是 DER 而非 PEM 格式，"
+        "又或者在应放证书的位置放的是私钥。",
         "Supply the certificate as PEM: base64 text between `-----BEGIN CERTIFICATE-----` and "
         "`-----END CERTIFICATE-----` (convert DER with `openssl x509 -inform der -in cert.der "
         "-out cert.pem`). Keep the private key in its own file with its own BEGIN/END lines.",
@@ -348,6 +390,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Stray whitespace in certificate file",
         "Lines carry leading or trailing spaces, the base64 contains spaces or blank lines, or "
         "line endings are mixed.",
+        "证书文件含多余的空白字符",
+        "行首或行尾有空格，base64 内容中夹有空格或空行，或者换行符混用。",
         "Strip spaces at line starts and ends, blank lines inside blocks and CRLF endings "
         "(e.g. with `dos2unix`), or rewrite the file with `openssl x509 -in cert.pem -out "
         "clean.pem`. Do not copy certificates through editors or chat tools that reflow text.",
@@ -359,6 +403,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_FILE_CHAIN_INCOMPLETE, _W, "S5", "cert_files",
         "Certificate file chain incomplete",
         "The certificates in the file do not build a path to a trusted root.",
+        "证书文件中的证书链不完整",
+        "文件中的证书无法构建到受信任根证书的路径。",
         "Append the CA's intermediate certificate(s) after the leaf in the file; the bundle "
         "the CA provides for your server type normally contains them.",
         "在文件中服务器证书之后追加 CA 的中间证书；CA 为各类服务器提供的证书包中通常已包含这些中间证书。",
@@ -367,6 +413,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_FILE_WRONG_ORDER, _W, "S5", "cert_files",
         "Certificate file out of order",
         "The certificates in the file are not leaf first, each followed by its issuer.",
+        "证书文件中的证书顺序错误",
+        "文件中的证书没有按“服务器（叶子）证书在前，其后依次是各自的签发者证书”的顺序排列。",
         "Reorder the file: the server (leaf) certificate first, then the intermediate that "
         "issued it, then that intermediate's issuer, and so on; the root can be left out.",
         "调整文件中证书的顺序：服务器（叶子）证书在最前，其后是签发它的中间证书，再往后是该中间证书的"
@@ -376,6 +424,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_FILE_KEY_MISMATCH, _C, "S5", "cert_files",
         "Private key does not match the certificate",
         "The given private key does not belong to the leaf certificate.",
+        "私钥与证书不匹配",
+        "所给的私钥不属于该服务器（叶子）证书。",
         "Use the private key that was generated with this certificate's CSR; compare "
         "`openssl x509 -noout -pubkey -in cert.pem` with `openssl pkey -pubout -in key.pem`. "
         "If that key is lost, create a new key and CSR and reissue the certificate.",
@@ -387,6 +437,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_EXPIRED, _C, "S7", "tls",
         "Certificate expired",
         "The leaf certificate's notAfter date has passed.",
+        "证书已过期",
+        "服务器证书的到期时间（notAfter）已过。",
         "Renew or reissue the certificate now, install it with its intermediates on every "
         "server and address behind the name, and reload the service. Automate renewal "
         "(e.g. ACME) so it does not happen again.",
@@ -397,6 +449,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_EXPIRING_SOON, _W, "S7", "tls",
         "Certificate expiring soon",
         "The leaf certificate expires within the configured threshold (default 21 days).",
+        "证书即将过期",
+        "服务器证书将在配置的阈值内到期（默认 21 天）。",
         "Renew the certificate and deploy it to every server behind the name before it "
         "expires, and check that the renewal job also reloads the web server. Lifetimes are "
         "shrinking (at most 200 days for certificates issued from 2026-03-15), so automate it.",
@@ -407,6 +461,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CHAIN_CERT_EXPIRED, _C, "S7", "chain",
         "Intermediate certificate expired",
         "An intermediate certificate the server sends has expired.",
+        "中间证书已过期",
+        "服务器发送的某张中间证书已过期。",
         "Replace the expired intermediate in the served chain with the CA's current "
         "intermediate for your certificate (from the CA's site or a freshly downloaded "
         "bundle), then reload the server.",
@@ -417,6 +473,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_NOT_YET_VALID, _C, "S7", "tls",
         "Certificate not yet valid",
         "The leaf certificate's notBefore date is in the future.",
+        "证书尚未生效",
+        "服务器证书的生效时间（notBefore）还未到。",
         "Keep serving the previous, still-valid certificate until the new one's notBefore, or "
         "reissue it. Check that the clocks of the exporter host and the issuing system are "
         "synchronised (NTP), since clock skew also causes this.",
@@ -427,6 +485,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_HOSTNAME_MISMATCH, _C, "S7", "tls",
         "Certificate does not cover the host name",
         "The certificate presented with SNI does not cover the host name.",
+        "证书与域名不匹配",
+        "带 SNI 访问时，服务器出示的证书不包含该域名。",
         "Install a certificate whose SAN list contains this exact name or a matching wildcard "
         "(a wildcard covers one label only), or reissue with the name added. If the right "
         "certificate exists, make the server select it for this name (server_name / SNI binding).",
@@ -438,6 +498,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Certificate not trusted",
         "No path to a trusted root exists even after fetching intermediates (self-signed, "
         "private CA or unknown root).",
+        "证书不受信任",
+        "即使补全了中间证书，仍无法构建到受信任根证书的路径（自签名证书、私有 CA 或未知的根证书）。",
         "Replace the self-signed or private-CA certificate with one from a publicly trusted "
         "CA. For internal-only services, install the private root in every client's trust "
         "store instead.",
@@ -449,6 +511,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "Certificate lifetime exceeds policy",
         "The certificate's validity period exceeds the CA/Browser Forum maximum in force at "
         "its notBefore date.",
+        "证书有效期超出规定上限",
+        "证书的有效期超过了其生效时间（notBefore）当时 CA/浏览器论坛（CA/Browser Forum）"
+        "规定的最长期限。",
         "Reissue with a validity no longer than the maximum at issuance: 398 days before "
         "2026-03-15, 200 days from 2026-03-15, 100 days from 2027-03-15 and 47 days from "
         "2029-03-15. Clients may reject over-long certificates; automate renewal.",
@@ -460,6 +525,8 @@ _ENTRIES: tuple[Fault, ...] = (
         "Weak certificate cryptography",
         "The certificate uses a SHA-1/MD5 signature, an RSA key under 2048 bits or an EC key "
         "under 256 bits.",
+        "证书使用弱加密算法",
+        "证书使用了 SHA-1/MD5 签名、小于 2048 位的 RSA 密钥或小于 256 位的 EC 密钥。",
         "Generate a new key of at least RSA 2048 bits or ECDSA P-256, reissue the certificate "
         "with a SHA-256 (or stronger) signature, and replace it on all servers.",
         "生成至少 RSA 2048 位或 ECDSA P-256 的新密钥，重新签发使用 SHA-256（或更强）签名算法的证书，"
@@ -470,6 +537,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "Blockable mixed content",
         "The HTTPS page loads scripts, stylesheets, frames, objects, fonts or fetch targets "
         "over `http://`, which browsers block.",
+        "会被拦截的混合内容",
+        "HTTPS 页面通过 `http://` 加载脚本、样式表、框架、对象、字体或 fetch 请求目标，"
+        "浏览器会将其拦截。",
         _MIXED_EN,
         _MIXED_ZH,
     ),
@@ -478,6 +548,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "Upgradable mixed content",
         "The HTTPS page loads images, audio or video over `http://`, so browsers warn, "
         "upgrade the request or show \"not secure\".",
+        "可升级的混合内容",
+        "HTTPS 页面通过 `http://` 加载图片、音频或视频，浏览器会发出警告、自动把请求升级为 HTTPS，"
+        "或显示“不安全”。",
         _MIXED_EN,
         _MIXED_ZH,
     ),
@@ -486,6 +559,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.SNI_DEFAULT_CERT_MISMATCH, _I, "S8", "tls",
         "Default (no-SNI) certificate does not cover the host name",
         "Without SNI the server presents a certificate that does not cover the host name.",
+        "默认（无 SNI）证书不包含该域名",
+        "不带 SNI 访问时，服务器出示的证书不包含该域名。",
         "Make the certificate served without SNI cover this name: set it as the default "
         "(nginx `default_server`, Apache's first VirtualHost, the IIS binding without host "
         "name), or use one SAN/wildcard certificate for all names on that IP and port. On "
@@ -502,6 +577,9 @@ _ENTRIES: tuple[Fault, ...] = (
         "Intermediate certificate missing",
         "The served certificates do not reach a trusted root, but a path exists once the "
         "missing issuer is fetched from the AIA caIssuers URL.",
+        "缺少中间证书",
+        "服务器发送的证书无法链接到受信任的根证书，但从 AIA caIssuers 地址获取缺失的签发者证书后即可"
+        "构建完整路径。",
         "Install the CA's intermediate certificate matching your certificate's key type (RSA "
         "or ECC; the report gives its subject and download URL) and serve the full chain, "
         "leaf first. On IIS import it into the local computer's Intermediate Certification "
@@ -514,6 +592,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CHAIN_WRONG_ORDER, _W, "S9", "chain",
         "Chain served out of order",
         "The server sends its certificate chain out of order.",
+        "证书链顺序错误",
+        "服务器发送的证书链顺序错误。",
         "Reorder the chain file the server uses: leaf first, then each issuer in turn, and "
         "reload the server.",
         "调整服务器所用证书链文件的顺序：服务器证书在最前，其后依次是各级签发者证书，然后重新加载服务。",
@@ -522,6 +602,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CHAIN_CONTAINS_ROOT, _I, "S9", "chain",
         "Chain includes the root certificate",
         "The server also sends the self-signed root certificate.",
+        "证书链中包含根证书",
+        "服务器额外发送了自签名的根证书。",
         "Optionally drop the root from the chain file: clients use their own copy, so sending "
         "it only adds bytes to every handshake.",
         "可以从证书链文件中删除根证书：客户端使用自己信任库中的根证书，发送它只会增加每次握手的数据量。",
@@ -530,6 +612,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CHAIN_EXTRA_CERTS, _I, "S9", "chain",
         "Chain contains unrelated certificates",
         "The server sends certificates that are not on the path from the leaf to the root.",
+        "证书链中包含无关证书",
+        "服务器发送了不在“服务器证书到根证书”路径上的证书。",
         "Remove certificates that are not on the leaf-to-root path (old intermediates, other "
         "sites' certificates) from the chain file and reload the server.",
         "从证书链文件中删除不在“服务器证书到根证书”路径上的证书（如旧的中间证书、其他站点的证书），"
@@ -540,6 +624,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_REVOKED, _C, "extra", "revocation",
         "Certificate revoked",
         "The leaf certificate's OCSP responder reports it as revoked.",
+        "证书已被吊销",
+        "服务器证书的 OCSP 响应服务器报告该证书已被吊销。",
         "Issue and install a new certificate with a new private key at once, and ask the CA "
         "why the old one was revoked (key compromise, mis-issuance, your own request) before "
         "relying on anything tied to it.",
@@ -550,6 +636,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.TLS_LEGACY_PROTOCOL, _W, "extra", "legacy_tls",
         "Legacy TLS versions accepted",
         "The server still accepts TLS 1.0 or TLS 1.1.",
+        "仍接受旧版 TLS 协议",
+        "服务器仍然接受 TLS 1.0 或 TLS 1.1。",
         "Disable TLS 1.0 and 1.1 and keep 1.2 and 1.3: nginx `ssl_protocols TLSv1.2 "
         "TLSv1.3;`, Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`, IIS through the SCHANNEL "
         "protocol registry keys (then reboot).",
@@ -560,6 +648,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.HTTP_NOT_REDIRECTED, _I, "extra", "http",
         "HTTP not redirected to HTTPS",
         "Plain HTTP on port 80 serves content instead of redirecting to HTTPS.",
+        "HTTP 未重定向到 HTTPS",
+        "80 端口上的普通 HTTP 直接返回内容，而没有重定向到 HTTPS。",
         "Make port 80 answer with a 301 redirect to the same URL over https://, but leave "
         "/.well-known/pki-validation/ unredirected while file validation is in use.",
         "让 80 端口对所有请求返回 301，重定向到同一 URL 的 https:// 地址；但在使用文件验证期间，"
@@ -569,6 +659,8 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.HSTS_MISSING, _I, "extra", "http",
         "HSTS header missing",
         "The HTTPS response carries no Strict-Transport-Security header.",
+        "缺少 HSTS 响应头",
+        "HTTPS 响应中没有 Strict-Transport-Security 响应头。",
         "Add a `Strict-Transport-Security` header to HTTPS responses, starting with a short "
         "max-age (e.g. 300) and raising it to a year (31536000) once HTTPS is stable; add "
         "includeSubDomains only when every subdomain works over HTTPS.",
@@ -600,7 +692,10 @@ def _cell(text: str) -> str:
 
 
 def render_markdown() -> str:
-    """Render the catalog as Markdown: a table per section, then remedies (en, zh)."""
+    """Render the catalog as Markdown: a table per section (titles in en and zh), then remedies.
+
+    Each remedy entry opens with the Chinese summary (the English one is in the table).
+    """
     out: list[str] = [
         "<!-- Generated by `python -m exporter.faults > docs/faults.md`; do not edit by hand. -->",
         "",
@@ -617,9 +712,14 @@ def render_markdown() -> str:
         if not faults:
             out.append(_SECTION_NOTES.get(section, "No ids of its own."))
             continue
-        out += ["| id | severity | check | summary |", "|---|---|---|---|"]
         out += [
-            f"| `{f.id}` | {f.severity} | `{f.check}` | {_cell(f.summary)} |" for f in faults
+            "| id | severity | check | title | 标题 | summary |",
+            "|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| `{f.id}` | {f.severity} | `{f.check}` | {_cell(f.title)} | {_cell(f.title_zh)} "
+            f"| {_cell(f.summary)} |"
+            for f in faults
         ]
         if section in _SECTION_NOTES:
             out += ["", _SECTION_NOTES[section]]
@@ -628,6 +728,8 @@ def render_markdown() -> str:
             out += [
                 "",
                 f"#### `{f.id}`: {f.title}",
+                "",
+                f"**摘要**：{f.summary_zh}",
                 "",
                 f"- **en**: {f.remedy_en}",
                 f"- **zh**: {f.remedy_zh}",

@@ -91,7 +91,11 @@ class Scheduler:
     async def run_once(self, target: Target) -> dict[str, CheckResult]:
         assert self.resources is not None and self.limits is not None
         resources = self.resources
-        results = await self.limits.run(target.host, lambda: self._run(target, resources))
+        try:
+            results = await self.limits.run(target.host, lambda: self._run(target, resources))
+        except asyncio.CancelledError:
+            # Shutdown cancels runs in flight; the job ends quietly instead of logging a traceback.
+            return {}
         previous = self.store.get(target.name)
         self.store.record(target, results)
         _log_changes(target, results, dict(previous.results) if previous else None)

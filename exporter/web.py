@@ -80,6 +80,7 @@ def make_app(exporter: Exporter, web_config: WebConfig | None = None) -> web.App
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
+    app.router.add_put("/-/reload", reload)
     app.router.add_get("/probe", ProbeHandler())
     app.router.add_get("/api/targets", api_targets)
     app.router.add_get("/api/targets/{name}", api_target)
@@ -124,7 +125,8 @@ async def reload(request: web.Request) -> web.Response:
     ok, errors = await request.app["exporter"].reload()
     if ok:
         return web.Response(text="Reloaded\n")
-    return web.Response(status=400 if errors else 500, text="Reload failed:\n" + "\n".join(errors) + "\n")
+    # 500 like Prometheus' own /-/reload; the running config stays.
+    return web.Response(status=500, text="Reload failed, the running config stays:\n" + "\n".join(errors) + "\n")
 
 
 async def api_targets(request: web.Request) -> web.Response:
@@ -144,10 +146,15 @@ def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def parse_listen_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+def parse_listen_address(text: str) -> tuple[str | None, int]:
+    """':9793' (every interface, IPv4 and IPv6), '127.0.0.1:9793', '[::1]:9793', 'localhost:9793'.
+
+    Raises ValueError with a message fit for the user."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected [HOST]:PORT with a port from 1 to 65535, e.g. :9793, got {text!r}")
+    host = host.strip("[]")
+    return (host or None), int(port)
 
 
 async def serve(exporter: Exporter, listen: str, web_config: WebConfig | None = None,
@@ -159,7 +166,7 @@ async def serve(exporter: Exporter, listen: str, web_config: WebConfig | None = 
     ssl_context = web_config.ssl_context() if web_config else None
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
-    log.info("listening", extra={"address": f"{host}:{port}", "tls": ssl_context is not None})
+    log.info("listening", extra={"address": f"{host or '*'}:{port}", "tls": ssl_context is not None})
     watcher = None
     if auto_reload_seconds and exporter.config_path:
         watcher = asyncio.get_running_loop().create_task(watch_config(exporter, auto_reload_seconds))

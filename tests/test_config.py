@@ -52,10 +52,10 @@ def test_durations_parse() -> None:
     ("snippet", "expected"),
     [
         ("targets:\n  - host: a.example.com\n    expected_addresses: [1.2.3]\n",
-         "c.yaml:3: targets.0.expected_addresses: expected an IPv4 or IPv6 address, got '1.2.3'"),
-        ("resolver:\n  nameservers: ['8.8.8.8:0']\n", "c.yaml:2: resolver.nameservers: port must be 1-65535, got 0"),
+         "c.yaml:3: targets.0.expected_addresses.0: expected an IPv4 or IPv6 address, got '1.2.3'"),
+        ("resolver:\n  nameservers: ['8.8.8.8:0']\n", "c.yaml:2: resolver.nameservers.0: port must be 1-65535, got 0"),
         ("resolver:\n  nameservers: [dns.google]\n",
-         "c.yaml:2: resolver.nameservers: expected an IPv4 or IPv6 address, got 'dns.google'"),
+         "c.yaml:2: resolver.nameservers.0: expected an IPv4 or IPv6 address, got 'dns.google'"),
         ("targets:\n  - host: 'not a host'\n", "c.yaml:2: targets.0.host: expected a DNS name or IP address, got 'not a host'"),
         ("targets:\n  - host: a.example.com\n    port: 70000\n",
          "c.yaml:3: targets.0.port: Input should be less than or equal to 65535"),
@@ -69,6 +69,14 @@ def test_every_error_is_listed_at_once() -> None:
     errors = errors_of("defaults:\n  interval: x\n  timeout: y\ntargets:\n  - hostname: a\n")
     assert len(errors) == 4  # interval, timeout, missing host, unknown hostname
     assert any("targets.0.host: Field required" in e for e in errors)
+
+
+def test_every_bad_list_entry_is_listed() -> None:
+    errors = errors_of("resolver:\n  nameservers: ['1.1.1.1:99999', bad, '2.2.2.2', '3.3.3.3:0']\n"
+                       "trust:\n  ca_files: [/nonexistent/a.pem, /nonexistent/b.pem]\n")
+    assert [e.split(": ")[1] for e in errors] == [
+        "resolver.nameservers.0", "resolver.nameservers.1", "resolver.nameservers.3",
+        "trust.ca_files.0", "trust.ca_files.1"]
 
 
 def test_duplicate_target_names() -> None:

@@ -52,10 +52,12 @@ def test_fault_fields_are_valid(fid: FaultId) -> None:
     assert f.section in VALID_SECTIONS
     assert f.section in SECTIONS
     assert f.check in KNOWN_CHECKS, f"{fid}: unknown check {f.check!r}"
-    for name in ("title", "summary", "remedy_en", "remedy_zh"):
+    for name in ("title", "summary", "title_zh", "summary_zh", "remedy_en", "remedy_zh"):
         assert getattr(f, name).strip(), f"{fid}: empty {name}"
-    assert CJK.search(f.remedy_zh), f"{fid}: remedy_zh has no Chinese text"
-    assert not CJK.search(f.remedy_en), f"{fid}: remedy_en contains Chinese text"
+    for name in ("title_zh", "summary_zh", "remedy_zh"):
+        assert CJK.search(getattr(f, name)), f"{fid}: {name} has no Chinese text"
+    for name in ("title", "summary", "remedy_en"):
+        assert not CJK.search(getattr(f, name)), f"{fid}: {name} contains Chinese text"
 
 
 def test_check_names_follow_id_prefixes() -> None:
@@ -96,6 +98,14 @@ def test_markdown_mentions_every_id() -> None:
     text = render_markdown()
     for fid in FaultId:
         assert f"`{fid.value}`" in text
+
+
+def test_markdown_shows_chinese_title_and_summary() -> None:
+    text = render_markdown()
+    assert "| 标题 |" in text
+    for f in FAULTS.values():
+        assert f"| {f.title} | {f.title_zh} |" in text, f.id
+        assert f.summary_zh in text, f.id
 
 
 def _parse_shared_catalog(text: str) -> dict[str, tuple[str, str]]:

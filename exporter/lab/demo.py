@@ -122,7 +122,7 @@ async def run_demo(listen: str, interval: str = "30s") -> None:
         try:
             config = Config.model_validate(full.config_dict(interval))
             host, port = parse_listen_address(listen)
-            shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            shown = "127.0.0.1" if host in (None, "0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
             print(f"Fault lab: {len(config.targets)} targets on {lab.network}.0/24 port {lab.port}, "
                   f"DNS {lab.nameserver}", flush=True)
             print(f"Status page: http://{shown}:{port}/", flush=True)
