@@ -26,7 +26,7 @@ from exporter.runner import run_target  # noqa: E402
 from exporter.scheduler import Limits  # noqa: E402
 from exporter.store import ResultsStore  # noqa: E402
 
-HEALTHY_ISH = ("ok", "ok-rsa", "leaf-only", "expired", "wrong-order", "with-root", "sni", "multi")
+HEALTHY_ISH = ("ok", "ok-rsa", "leaf-only", "expired", "wrong-order", "with-anchor", "sni", "multi")
 
 
 async def probe_many(config: Config, copies: int) -> tuple[float, ResultsStore]:

@@ -120,7 +120,7 @@ def test_metric_absent_when_the_check_errored(ilab: IssuanceLab) -> None:
 
 
 def _caa_without_ca_identifiers(ilab: IssuanceLab, name: str) -> CheckResult:
-    data = ilab.config_dict({"host": ilab.caa_name(name), "checks": ["caa"]})
+    data = ilab.config_dict({"host": ilab.caa_name(name)})
     config = Config.model_validate(data)
     assert CHECKS["caa"].applies(config.resolved_targets()[0])
     return asyncio.run(run_once(config))["caa"]
@@ -135,6 +135,8 @@ def test_caa_without_ca_identifiers_still_finds_what_blocks_every_ca(ilab: Issua
         ilab.config_dict({"host": ilab.caa_name("other-ca")})))
     critical = _caa_without_ca_identifiers(ilab, "critical")
     assert [f.fault for f in critical.outcome.findings] == ["caa_critical_unknown_tag"]
+    failing = _caa_without_ca_identifiers(ilab, "host.sf-below")
+    assert failing.status is CheckStatus.OK and failing.outcome.findings == ()
 
 
 # -- the algorithm without DNS ---------------------------------------------------------------

@@ -21,7 +21,10 @@ FLAGGED = {
     "pw.com": "pw",
     "example.com": "example",
     "a.hp.com.cn": "hp",  # the registrable label under a second-level public suffix
-    "root_ca.mycorp.org": None,  # a subdomain: not reviewed
+    "root_ca.mycorp.org": "root",  # subdomain labels count: the CA reviews the whole name
+    "bank.mysite.com": "bank",
+    "google.mycompany.com": "google",
+    "test.shop.com.cn": "test",
     "my_trust.org": "trust",
     "site.pw": ".pw",
     "*.visa-card.com": "visa",
@@ -29,8 +32,7 @@ FLAGGED = {
 HARMLESS = [
     "delivery.com", "shpw.com", "alphabet.com", "paypal.com", "rooted.org", "testing.io", "trusty.org",
     "visage.fr", "hpe.com", "freedom.org", "discovery.org", "apples.com", "livestream.net", "site.live",
-    "bank.co.uk.mycorp.net", "shop.mycorp.bank", "www.lab.test", "with-root.lab.test", "ok.lab.test",
-    "google.mycompany.com", "test.shop.com.cn",
+    "shop.mycorp.bank", "www.lab.test", "with-anchor.lab.test", "ok.lab.test", "rootless.mycorp.net",
 ]
 
 
@@ -59,7 +61,7 @@ def test_every_word_of_the_guide_is_listed() -> None:
     for word in guide:
         assert review_name(f"{word}.com").words == (word,)
         assert review_name(f"my-{word}-shop.com").words == (word,)
-        assert review_name(f"{word}.lab.test").reasons == ()  # a subdomain label is not reviewed
+        assert review_name(f"{word}.lab.test").words == (word,)  # subdomain labels count too
 
 
 def test_lab_scenario_names_are_clean() -> None:

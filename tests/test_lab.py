@@ -209,7 +209,7 @@ async def test_dns_server_semantics() -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("name", ["ok", "leaf-only", "wrong-order", "with-root", "extra-certs", "private-ca"])
+@pytest.mark.parametrize("name", ["ok", "leaf-only", "wrong-order", "with-anchor", "extra-certs", "private-ca"])
 async def test_served_chain_is_exactly_the_configured_one(lab: Lab, name: str) -> None:
     scenario = lab.scenarios[name]
     served = await fetch_chain(scenario.addresses[0], scenario.port, scenario.host)

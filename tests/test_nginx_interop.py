@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx not installed (scri
 # Scenarios whose faults live in what the server sends (not in DNS or TCP behaviour).
 SCENARIOS = [
     "ok", "ok-rsa", "leaf-only", "expired", "expiring", "not-yet-valid", "expired-intermediate", "wrong-host",
-    "self-signed", "private-ca", "wrong-order", "with-root", "extra-certs", "long-lifetime", "weak-key",
+    "self-signed", "private-ca", "wrong-order", "with-anchor", "extra-certs", "long-lifetime", "weak-key",
 ]
 FIRST_OCTET = 200
 

@@ -49,9 +49,9 @@ CHECKS: dict[str, Check] = {
     "tls": Check(tls.run),
     "chain": Check(chain.run),
     # Issuance checks (guide S1, S2): only where the target configures what they need.
-    # Only with configured CA identifiers: the question is "may OUR CA issue". (Without them the
-    # check still judges critical tags and lookup failures, e.g. via `diagnose --check caa`.)
-    "caa": Check(caa.run, applies=lambda t: bool(t.ca_identifiers) or t.checks == ("caa",)),
+    # Always. Without configured CA identifiers it reports only what blocks every CA for certain
+    # (a critical unknown tag); "may our CA issue" and lookup failures need the identifiers.
+    "caa": Check(caa.run),
     "dns_validation": Check(dns_validation.run, applies=lambda t: t.dns_validation is not None),
     "file_validation": Check(file_validation.run, applies=lambda t: t.file_validation is not None),
     "domain_review": Check(domain_review.run),

@@ -73,6 +73,10 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     findings: list[Finding] = []
     for name_result, verdict in results:
         findings += _findings(name_result, verdict, ca_ids)
+    if not ca_ids:
+        # No CA to ask about: a failed lookup (often just a test DNS server refusing the TLD) is not
+        # reported; a critical unknown tag blocks every CA and is.
+        findings = [f for f in findings if f.fault == "caa_critical_unknown_tag"]
     per_name = tuple(r for r, _ in results)
     common = _common_authorised(per_name, ca_ids)
     if not findings and names and ca_ids and not common:

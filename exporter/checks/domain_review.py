@@ -2,15 +2,14 @@
 
 The rule, chosen so an operator does not get silly hits:
 - an IP address or a single-label host name is always flagged;
-- the listed words are matched in the registrable label only (the label just left of
-  the public suffix: `shop` in `www.shop.com.cn`), as whole parts of it, where parts are
-  split at hyphens, underscores and digits: `my-bank`, `bank2`, `test1` match; `delivery`
-  (live), `alphabet` (alpha), `shpw` (pw) and `paypal` (pal) do not;
+- the listed words are matched in every label left of the public suffix (the CA reviews
+  the whole name in the order: `bank.mysite.com` counts), as whole labels or whole parts
+  of one, where parts are split at hyphens, underscores and digits: `my-bank`, `bank2`,
+  `test1` match; `delivery` (live), `alphabet` (alpha), `shpw` (pw) and `paypal` (pal)
+  do not;
 - the public suffix itself is flagged only when it is a listed TLD (`.pw`); `.live` and
-  other words used as TLDs are not;
-- labels left of the registrable label (subdomains) are not reviewed: they are the
-  owner's choice within a domain the CA has already accepted; and reserved test TLDs
-  (`.test`, `.example`...) are never read as words, since they are the suffix.
+  other words used as TLDs are not, and reserved test TLDs (`.test`, `.example`...) are
+  never read as words, since they are the suffix.
 The public suffix is the last label, or the last two for the common second-level
 suffixes below (a small built-in list, not the full Public Suffix List).
 """
@@ -94,11 +93,11 @@ def review_name(name: str) -> NameReview:
     left, suffix = split_suffix(name)
     reasons: list[str] = []
     words: list[str] = []
-    if left:
-        registrable = left[-1]
-        hits = [p for p in dict.fromkeys(label_parts(registrable)) if p in WORDS]
+    for index, label in enumerate(left):
+        hits = [p for p in dict.fromkeys(label_parts(label)) if p in WORDS and p not in words]
         words += hits
-        reasons += [f"the word {w!r} in {registrable}.{suffix}" for w in hits]
+        where = ".".join(left[index:] + [suffix])
+        reasons += [f"the word {w!r} in {where}" for w in hits]
     if suffix.rsplit(".", 1)[-1] in RISKY_TLDS:
         words.append(f".{suffix.rsplit('.', 1)[-1]}")
         reasons.append(f"the TLD .{suffix.rsplit('.', 1)[-1]}")

@@ -183,7 +183,7 @@ SPECS: tuple[ScenarioSpec, ...] = (
                  (Endpoint("tls", ecc_ok, no_sni=default_site),)),
     _tls("wrong-order", wrong_order, {"chain_wrong_order"},
          "leaf, policy CA, issuing CA (issuing CA should come first)"),
-    _tls("with-root", with_root, {"chain_contains_root"}, "leaf, intermediate and the root"),
+    _tls("with-anchor", with_root, {"chain_contains_root"}, "leaf, intermediate and the root"),
     _tls("extra-certs", extra_certs, {"chain_extra_certs"}, "leaf, intermediate and an unrelated CA"),
     _tls("long-lifetime", long_lifetime, {"cert_lifetime_exceeds_policy"}, "issued yesterday, valid 300 days"),
     _tls("weak-key", weak_key, {"cert_weak_crypto"}, "RSA-1024 leaf (clients need SECLEVEL=0 to connect)"),
