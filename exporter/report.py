@@ -18,6 +18,7 @@ def fault_entry(finding: Finding) -> dict[str, Any]:
         "severity": str(fault.severity),
         "section": fault.section,
         "title": fault.title,
+        "title_zh": fault.title_zh,
         "address": finding.address,
         "detail": finding.detail,
         "remedy": {"en": fault.remedy_en, "zh": fault.remedy_zh},
@@ -76,9 +77,12 @@ def exit_code(report: Mapping[str, Any]) -> int:
 
 _LABELS = {
     "en": {"ok": "No faults found.", "remedy": "Fix", "checks": "Checks", "could_not": "could not judge",
-           "faults": "faults", "on": "on"},
+           "faults": "faults", "on": "on",
+           "partial": "No faults found by the checks that reached a verdict, but {n} check(s) could not judge: "
+                      "this is not a clean bill of health."},
     "zh": {"ok": "未发现问题。", "remedy": "处理办法", "checks": "检查项", "could_not": "无法判断",
-           "faults": "个问题", "on": "地址"},
+           "faults": "个问题", "on": "地址",
+           "partial": "已完成的检查未发现问题，但有 {n} 项检查无法判断，不能据此认为没有问题。"},
 }
 _SEVERITY_WORDS = {
     "en": {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"},
@@ -93,19 +97,20 @@ def render_text(report: Mapping[str, Any], lang: str = "en", color: bool = False
     port = f":{report['port']}" if report.get("port") else ""
     addresses = ", ".join(report.get("addresses") or []) or "-"
     lines = [f"{report['target']}{port}  [{addresses}]", ""]
+    errored = {n: c for n, c in report["checks"].items() if c["status"] != "ok"}
     if not report["faults"]:
-        lines.append(words["ok"])
+        lines.append(words["partial"].format(n=len(errored)) if errored else words["ok"])
     for fault in report["faults"]:
         severity = fault["severity"]
         tag = sev_words[severity]
         if color:
             tag = f"{_COLORS[severity]}{tag}\033[0m"
         where = f"  ({words['on']} {fault['address']})" if fault.get("address") else ""
-        lines.append(f"{tag}  {fault['id']}  [{fault['section']}] {fault['title']}{where}")
+        title = fault.get("title_zh") if lang == "zh" and fault.get("title_zh") else fault["title"]
+        lines.append(f"{tag}  {fault['id']}  [{fault['section']}] {title}{where}")
         lines.append(f"    {fault['detail']}")
         lines.append(f"    {words['remedy']}: {fault['remedy'][lang]}")
         lines.append("")
-    errored = {n: c for n, c in report["checks"].items() if c["status"] != "ok"}
     lines.append(
         f"{words['checks']}: "
         + ", ".join(f"{n} {c['status']}" if n not in errored else f"{n} {words['could_not']} ({c['error']})"

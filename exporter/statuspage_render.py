@@ -168,7 +168,8 @@ def fault_list(faults: Sequence[Mapping[str, Any]], lang: str, open_: bool = Fal
         items.append(
             f'<li class="fault sev-{esc(f.get("severity"))}"><details{" open" if open_ else ""}><summary>'
             f'{badge(str(f.get("severity")), lang)} <code class="fid">{esc(f.get("id"))}</code> '
-            f'<span class="ftitle">{esc(f.get("title"))}</span>{at}</summary>'
+            f'<span class="ftitle">{esc(f.get("title_zh") if lang == "zh" and f.get("title_zh") else f.get("title"))}'
+            f'</span>{at}</summary>'
             f'<p class="detail">{esc(f.get("detail"))}</p>'
             f'<p class="remedy" lang="{"zh-CN" if lang == "zh" else "en"}"><b>{esc(w["fix"])}:</b> {esc(remedy)}</p>'
             f"{data}</details></li>"
