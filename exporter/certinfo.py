@@ -64,6 +64,8 @@ def san_names(cert: x509.Certificate) -> tuple[str, ...]:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
+    except Exception:  # noqa: BLE001 - a malformed or unsupported SAN (x400Address...): no usable names
+        return ()
     names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
     names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     return tuple(names)

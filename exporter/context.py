@@ -44,32 +44,45 @@ def load_roots(use_system: bool, ca_files: tuple[str, ...]) -> list[x509.Certifi
 
 
 class TTLCache:
-    """A small LRU with per-entry expiry; bounded so hostile URLs cannot grow it."""
+    """A small LRU with per-entry expiry and an optional total weight (bytes); bounded so hostile
+    URLs cannot grow it."""
 
-    def __init__(self, max_entries: int = 512) -> None:
-        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+    def __init__(self, max_entries: int = 512, max_weight: int | None = None) -> None:
+        self._data: OrderedDict[str, tuple[float, Any, int]] = OrderedDict()
         self._max = max_entries
+        self._max_weight = max_weight
+        self._weight = 0
 
     def get(self, key: str) -> Any | None:
         item = self._data.get(key)
         if item is None or item[0] < time.monotonic():
-            self._data.pop(key, None)
+            self._pop(key)
             return None
         self._data.move_to_end(key)
         return item[1]
 
-    def put(self, key: str, value: Any, ttl: float) -> None:
-        self._data[key] = (time.monotonic() + ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
+    def put(self, key: str, value: Any, ttl: float, weight: int = 0) -> None:
+        if self._max_weight is not None and weight > self._max_weight:
+            return  # larger than the whole cache: never kept
+        self._pop(key)
+        self._data[key] = (time.monotonic() + ttl, value, weight)
+        self._weight += weight
+        while len(self._data) > self._max or (self._max_weight is not None and self._weight > self._max_weight):
+            self._pop(next(iter(self._data)))
+
+    def _pop(self, key: str) -> None:
+        item = self._data.pop(key, None)
+        if item is not None:
+            self._weight -= item[2]
 
 
 class Resources:
     """Long-lived, shared by all targets under one config."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, deny_private_fetches: bool = False) -> None:
         self.config = config
+        self.deny_private_fetches = deny_private_fetches
+        self._closed = False
         self.resolver = make_resolver(config.resolver.endpoints(), config.resolver.timeout)
         self.roots = load_roots(config.trust.use_system, config.trust.ca_files)
         self.aia_cache = TTLCache()
@@ -78,11 +91,15 @@ class Resources:
     @property
     def session(self) -> aiohttp.ClientSession:
         # Created lazily: aiohttp sessions must be made inside the running loop.
+        if self._closed:
+            # A run still in flight after a config reload: do not open a session nobody will close.
+            raise DependencyError("the configuration was reloaded during this run")
         if self._session is None or self._session.closed:
-            self._session = make_session(self.resolver)
+            self._session = make_session(self.resolver, deny_private=self.deny_private_fetches)
         return self._session
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
 

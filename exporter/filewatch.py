@@ -74,7 +74,9 @@ def expand(config: Config) -> list[WatchedFile]:
     files: dict[str, WatchedFile] = {}
     for spec in config.cert_files:
         for path in sorted(glob.glob(spec.path))[:MAX_FILES]:
-            if Path(path).is_dir() or path in files or len(files) >= MAX_FILES:
+            # Regular files only (a FIFO would block the read forever); a dangling symlink stays, and is
+            # reported as unreadable, since that is what a half-finished certbot swap looks like.
+            if path in files or len(files) >= MAX_FILES or (os.path.exists(path) and not Path(path).is_file()):
                 continue
             target = Target(
                 name=f"file:{path}", host=path, port=0,

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from exporter.collector import render_results
 from exporter.config import Config, Target, TargetConfig, resolve_target
-from exporter.context import ProbeContext
+from exporter.context import ProbeContext, Resources
 from exporter.report import addresses_of, build_report
 from exporter.runner import run_target
 
@@ -75,7 +75,8 @@ class ProbeHandler:
                 raise Refused(400, "missing ?target=HOST")
             if fmt not in ("json", "prometheus"):
                 raise Refused(400, "format must be json or prometheus")
-            port = int(port_text) if port_text else None
+            host, port_in_target = _split_host_port(host)
+            port = int(port_text) if port_text else port_in_target
             if port is not None and not 0 < port < 65536:
                 raise Refused(400, "port must be 1-65535")
             target, configured = pick_target(config, host, port)
@@ -94,15 +95,33 @@ class ProbeHandler:
         return web.json_response(report, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
     async def _probe(self, exporter, target: Target, configured: bool, config: Config):  # type: ignore[no-untyped-def]
-        resources = exporter.scheduler.resources
-        ctx = ProbeContext(target, resources)
-        if not configured and not config.probe.allow_private_addresses:
+        if configured or config.probe.allow_private_addresses:
+            resources = exporter.scheduler.resources
+            return await run_target(target, resources, ctx=ProbeContext(target, resources))
+        # A host only a pattern allows: its own resources whose HTTP fetches (AIA, OCSP, CRL, page
+        # resources) refuse private addresses too, so the probe cannot be steered inside the network.
+        resources = Resources(config, deny_private_fetches=True)
+        try:
+            ctx = ProbeContext(target, resources)
             resolution = await ctx.resolution()
             private = [a for a in resolution.addresses if _is_private(a)]
             if private:
                 raise Refused(403, f"{target.host} resolves to private or loopback address(es) {', '.join(private)}; "
                                    "set probe.allow_private_addresses to allow")
-        return await run_target(target, resources, ctx=ctx)
+            return await run_target(target, resources, ctx=ctx)
+        finally:
+            await resources.close()
+
+
+def _split_host_port(text: str) -> tuple[str, int | None]:
+    """'host', 'host:8443', '[2001:db8::1]:8443', '2001:db8::1' (blackbox-style ?target=)."""
+    if text.startswith("[") and "]" in text:
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else None
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port)  # ValueError -> 400 "port must be a number"
+    return text, None
 
 
 def _error(status: int, reason: str) -> web.Response:

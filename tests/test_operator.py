@@ -225,3 +225,11 @@ def test_web_config_mutual_tls(lab: Lab, tmp_path: Path) -> None:
         assert get(False) != 200
     finally:
         stop_process(proc)
+
+
+def test_probe_accepts_blackbox_style_host_port(lab: Lab, exporter_url) -> None:  # type: ignore[no-untyped-def]
+    base, _, _ = exporter_url
+    scenario = lab.scenarios["leaf-only"]
+    status, body = http_get(f"{base}/probe?target={scenario.host}:{scenario.port}")
+    assert status == 200, body
+    assert [f["id"] for f in json.loads(body)["faults"]] == ["chain_incomplete"]

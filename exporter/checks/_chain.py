@@ -45,7 +45,7 @@ def served_shape(chain: Sequence[x509.Certificate]) -> ServedShape:
 def ca_issuers_urls(cert: x509.Certificate) -> list[str]:
     try:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
+    except Exception:  # noqa: BLE001 - absent, malformed or unsupported: nothing to follow
         return []
     return [
         d.access_location.value

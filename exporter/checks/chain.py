@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.x509.verification import Store
@@ -18,6 +18,8 @@ from exporter.net.http import fetch
 AIA_TTL_SECONDS = 3600.0
 AIA_FAILURE_TTL_SECONDS = 300.0
 AIA_MAX_BYTES = 64 * 1024
+# Path building compares certificates pairwise: a 300-certificate "chain" must not cost seconds.
+MAX_CHAIN = 16
 
 
 @dataclass(frozen=True)
@@ -39,15 +41,26 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     store = _store(ctx)
     findings: list[Finding] = []
     results: list[AddressChain] = []
+    judged: dict[tuple[bytes, ...], tuple[list[Finding], AddressChain]] = {}
     for hs in served:
+        if hs.chain_der in judged:  # many addresses behind one name usually serve the same chain
+            same_findings, same = judged[hs.chain_der]
+            findings += [replace(f, address=hs.address) for f in same_findings]
+            results.append(replace(same, address=hs.address))
+            continue
         try:
-            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der]
+            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_CHAIN]]
         except ValueError as exc:
             # Garbage from a broken or hostile server: no client can build a path from it.
             findings.append(Finding("cert_untrusted", f"the server sent a certificate that cannot be parsed: {exc}",
                                     hs.address))
             continue
         address_findings, result = await _judge(chain, hs.address, target, ctx, store)
+        if len(hs.chain_der) > MAX_CHAIN:
+            address_findings.append(Finding(
+                "chain_extra_certs", f"the server sends {len(hs.chain_der)} certificates; only the first "
+                f"{MAX_CHAIN} were examined (a real chain has 2 to 4)", hs.address))
+        judged[hs.chain_der] = (address_findings, result)
         findings += address_findings
         results.append(result)
     return CheckOutcome(tuple(findings), ChainResult(tuple(results)))

@@ -138,6 +138,9 @@ async def _probe_address(target: Target, ctx: ProbeContext, address: str) -> Add
                   handshake_timeout=target.timeout * 0.3, context=legacy_client_context(attr))
         for _, attr in LEGACY_VERSIONS))
     for hs in handshakes:
+        if hs.status is ConnectStatus.HANDSHAKE_TIMEOUT:
+            # Silence is not a refusal: a server (or middlebox) that stalls legacy hellos gives no verdict.
+            raise TimeoutError(f"{address}: {hs.error}")
         if hs.status not in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED):
             # Could not even connect this time: no verdict, rather than a false "refuses TLS 1.0".
             raise OSError(f"{address}: {hs.error}")

@@ -16,6 +16,7 @@ _FAULT_BY_STATUS = {
     # No route / unreachable: a REJECT rule or routing problem; for the operator it is a firewall issue.
     ConnectStatus.UNREACHABLE: "tcp_connect_timeout",
     ConnectStatus.HANDSHAKE_FAILED: "tls_handshake_failed",
+    ConnectStatus.HANDSHAKE_TIMEOUT: "tls_handshake_failed",
 }
 
 

@@ -32,6 +32,7 @@ from exporter.net.http import read_capped
 
 OCSP_MAX_BYTES = 64 * 1024
 CRL_MAX_BYTES = 10 * 1024 * 1024
+CRL_CACHE_BYTES = 64 * 1024 * 1024
 CRL_MIN_TTL, CRL_MAX_TTL, CRL_FAILURE_TTL = 60.0, 86400.0, 300.0
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -67,14 +68,18 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
         ocsp_urls = [d.access_location.value for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP
                      and isinstance(d.access_location, x509.UniformResourceIdentifier)]
-    except (x509.ExtensionNotFound, ValueError):
+    except x509.ExtensionNotFound:
         pass
+    except Exception as exc:  # noqa: BLE001 - unparsable extensions: we cannot know where to ask
+        raise RevocationError(f"the certificate's extensions cannot be parsed: {exc}") from None
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
         crl_urls = [n.value for p in points for n in (p.full_name or ())
                     if isinstance(n, x509.UniformResourceIdentifier)]
-    except (x509.ExtensionNotFound, ValueError):
+    except x509.ExtensionNotFound:
         pass
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise RevocationError(f"the certificate's extensions cannot be parsed: {exc}") from None
     web = ("http://", "https://")
     return [u for u in ocsp_urls if u.lower().startswith(web)], [u for u in crl_urls if u.lower().startswith(web)]
 
@@ -90,7 +95,10 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
 
 
 async def _leaf_status(ctx: ProbeContext, addresses: tuple[str, ...], chain: tuple[bytes, ...]) -> LeafStatus:
-    leaf = x509.load_der_x509_certificate(chain[0])
+    try:
+        leaf = x509.load_der_x509_certificate(chain[0])
+    except ValueError as exc:
+        raise RevocationError(f"the server's certificate cannot be parsed: {exc}") from None
     serial = f"{leaf.serial_number:x}"
     ocsp_urls, crl_urls = _urls(leaf)
     if not ocsp_urls and not crl_urls:
@@ -103,8 +111,9 @@ async def _leaf_status(ctx: ProbeContext, addresses: tuple[str, ...], chain: tup
         except (RevocationError, ValueError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             errors.append(f"OCSP {url}: {exc or type(exc).__name__}")
             continue
-        if status != "unknown" or not crl_urls:
+        if status != "unknown":
             return _status(addresses, leaf, "ocsp", status, url, when, reason)
+        errors.append(f"OCSP {url}: the responder does not know this certificate")
     for url in crl_urls:
         try:
             crl = await _crl(ctx, url, issuer)
@@ -252,7 +261,8 @@ def verify_signature(key: object, signature: bytes, data: bytes, algorithm: hash
 def _crl_cache(ctx: ProbeContext) -> TTLCache:
     cache = getattr(ctx.resources, "_crl_cache", None)
     if cache is None:
-        cache = TTLCache(max_entries=64)  # CRLs can be megabytes: keep few
+        # CRLs can be megabytes, and a hostile certificate can name any CRL URL: bound the bytes kept.
+        cache = TTLCache(max_entries=64, max_weight=CRL_CACHE_BYTES)
         ctx.resources._crl_cache = cache  # type: ignore[attr-defined]  # one per config
     return cache
 
@@ -265,17 +275,19 @@ async def _crl(ctx: ProbeContext, url: str, issuer: x509.Certificate) -> x509.Ce
     if cached is not None:
         return cached
     try:
-        crl = await _download_crl(ctx, url, issuer)
+        crl, size = await _download_crl(ctx, url, issuer)
     except RevocationError as exc:
         cache.put(key, str(exc), CRL_FAILURE_TTL)
         raise
     next_update = crl.next_update_utc
     ttl = (next_update - ctx.now()).total_seconds() if next_update else CRL_MIN_TTL
-    cache.put(key, crl, min(max(ttl, CRL_MIN_TTL), CRL_MAX_TTL))
+    cache.put(key, crl, min(max(ttl, CRL_MIN_TTL), CRL_MAX_TTL), weight=size)
     return crl
 
 
-async def _download_crl(ctx: ProbeContext, url: str, issuer: x509.Certificate) -> x509.CertificateRevocationList:
+async def _download_crl(
+    ctx: ProbeContext, url: str, issuer: x509.Certificate
+) -> tuple[x509.CertificateRevocationList, int]:
     timeout = aiohttp.ClientTimeout(total=ctx.target.timeout * 0.5)
     async with ctx.resources.session.get(url, timeout=timeout, allow_redirects=True, max_redirects=3) as resp:
         body, truncated = await read_capped(resp, CRL_MAX_BYTES)
@@ -292,4 +304,4 @@ async def _download_crl(ctx: ProbeContext, url: str, issuer: x509.Certificate) -
             raise RevocationError("not a CRL (DER or PEM)") from None
     if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
         raise RevocationError("the CRL is not signed by the certificate's issuer")
-    return crl
+    return crl, len(body)

@@ -12,6 +12,7 @@ from exporter.certinfo import CertSummary, describe, policy_findings, san_names,
 from exporter.checks._names import covers
 from exporter.config import Target
 from exporter.context import ProbeContext
+from exporter.errors import InvalidResponse
 from exporter.models import CheckOutcome, Finding
 from exporter.net.tls import ConnectStatus, Handshake
 
@@ -35,6 +36,12 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     now = ctx.now()
     # An unparsable leaf is reported by the chain check (cert_untrusted); here there are no facts to give.
     served = [h for h in served if _parses(h.chain_der[0])]
+    if not served:
+        raise InvalidResponse("no address served a certificate that can be parsed; see the chain check")
+    # The no-SNI handshakes start now, alongside the judging, so both fit in the check's timeout.
+    if ctx.default_sni() is not None:
+        for hs in served:
+            asyncio.ensure_future(ctx.handshake(hs.address, None))
     judged = await asyncio.gather(*(_judge_address(hs, target, ctx, now) for hs in served))
     findings = [f for address_findings, _ in judged for f in address_findings]
     per_address = [address for _, address in judged]

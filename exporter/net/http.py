@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -20,15 +21,22 @@ class BodyTooLarge(Exception):
 
 
 class ProbeResolver(AbstractResolver):
-    """aiohttp resolver backed by the configured DNS servers, so HTTP sees what the checks see."""
+    """aiohttp resolver backed by the configured DNS servers, so HTTP sees what the checks see.
 
-    def __init__(self, resolver: dns.asyncresolver.Resolver) -> None:
+    With deny_private, names resolving to private, loopback or link-local addresses are refused:
+    on-demand probes of arbitrary hosts must not reach inside the network through URLs a
+    certificate or page names (AIA, OCSP, CRL, sub-resources)."""
+
+    def __init__(self, resolver: dns.asyncresolver.Resolver, deny_private: bool = False) -> None:
         self._resolver = resolver
+        self._deny_private = deny_private
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         resolution = await resolve_addresses(self._resolver, host)
         if not resolution.addresses:
             raise OSError(f"cannot resolve {host}: {resolution.failure_reason()}")
+        if self._deny_private and any(not ipaddress.ip_address(a).is_global for a in resolution.addresses):
+            raise OSError(f"{host} resolves to a private or loopback address; not fetched for an on-demand probe")
         return [
             ResolveResult(hostname=host, host=address, port=port,
                           family=socket.AF_INET6 if ":" in address else socket.AF_INET, proto=0, flags=0)
@@ -59,8 +67,12 @@ class Fetched:
     body: bytes
 
 
-def make_session(resolver: dns.asyncresolver.Resolver, limit: int = 64) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(resolver=ProbeResolver(resolver), limit=limit, force_close=True, ssl=False)
+def make_session(
+    resolver: dns.asyncresolver.Resolver, limit: int = 64, deny_private: bool = False
+) -> aiohttp.ClientSession:
+    # limit_per_host: one slow or hostile server cannot take the whole pool from the other targets.
+    connector = aiohttp.TCPConnector(resolver=ProbeResolver(resolver, deny_private), limit=limit, limit_per_host=8,
+                                     force_close=True, ssl=False)
     return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False)
 
 

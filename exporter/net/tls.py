@@ -26,6 +26,7 @@ class ConnectStatus(enum.StrEnum):
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
     HANDSHAKE_FAILED = "handshake_failed"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"  # connected, but the handshake never finished
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ async def handshake(
                          connect_seconds=time.monotonic() - start)
     connected = time.monotonic()
     writer = None
+    status = ConnectStatus.HANDSHAKE_FAILED
     try:
         _, writer = await asyncio.wait_for(
             asyncio.open_connection(
@@ -123,14 +125,17 @@ async def handshake(
         )
     except (TimeoutError, asyncio.TimeoutError):
         error = f"TLS handshake did not complete within {handshake_timeout:g}s"
+        status = ConnectStatus.HANDSHAKE_TIMEOUT
     except ssl.SSLError as exc:
         error = f"TLS error: {exc.reason or exc}"
     except ConnectionResetError:
         error = "connection reset during the TLS handshake"
     except ConnectionAbortedError as exc:
         # asyncio aborts a handshake that exceeds ssl_handshake_timeout with this error.
-        error = (f"TLS handshake did not complete within {handshake_timeout:g}s"
-                 if "longer than" in str(exc) else f"connection aborted during the TLS handshake: {exc}")
+        if "longer than" in str(exc):
+            error, status = f"TLS handshake did not complete within {handshake_timeout:g}s", ConnectStatus.HANDSHAKE_TIMEOUT
+        else:
+            error = f"connection aborted during the TLS handshake: {exc}"
     except (OSError, EOFError) as exc:
         error = f"connection closed during the TLS handshake: {exc or type(exc).__name__}"
     finally:
@@ -138,5 +143,5 @@ async def handshake(
             writer.transport.abort()  # no close_notify dance with a possibly hostile server
         else:
             sock.close()
-    return Handshake(address, port, sni, ConnectStatus.HANDSHAKE_FAILED, error=error,
+    return Handshake(address, port, sni, status, error=error,
                      connect_seconds=connected - start, handshake_seconds=time.monotonic() - connected)
