@@ -37,6 +37,8 @@ def parse_duration(value: Any) -> float:
         seconds = float(value)
     elif isinstance(value, str) and _DURATION.match(value):
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        seconds = float(value)  # a plain number of seconds, as on the command line
     else:
         raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
     if seconds <= 0:

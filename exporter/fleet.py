@@ -85,7 +85,9 @@ def to_csv(summaries: list[dict[str, Any]]) -> str:
 def run_check_command(config: Config, json_path: str | None, csv_path: str | None) -> int:
     progress = sys.stderr.isatty()
     summaries = asyncio.run(check_fleet(config, sys.stderr, progress))
-    sys.stdout.write(render_table(summaries))
+    # With --json - or --csv -, stdout carries only that document; the table goes to stderr.
+    table_out = sys.stderr if "-" in (json_path, csv_path) else sys.stdout
+    table_out.write(render_table(summaries))
     if json_path:
         _write(json_path, json.dumps({"targets": summaries}, ensure_ascii=False, indent=2))
     if csv_path:

@@ -22,7 +22,7 @@ def errors_of(text: str) -> list[str]:
 def test_example_config_is_valid() -> None:
     config = load_config(ROOT / "config.example.yaml")
     names = [t.name for t in config.resolved_targets()]
-    assert names == ["www.example.com", "shop.example.com:8443", "legacy"]
+    assert names == ["www.example.com", "shop.example.com:8443", "legacy", "api.example.com", "www.example.org"]
 
 
 def test_unknown_key_is_rejected_with_line_and_path() -> None:
@@ -115,3 +115,31 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert f"{bad}:2: defaults.bogus: unknown key" in err and f"{bad}:3: defaults.timeout" in err
     assert main(["check-config", str(ROOT / "config.example.yaml")]) == 0
     assert main(["check-config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_plain_number_strings_are_seconds() -> None:
+    assert parse_duration("4") == 4 and parse_duration("2.5") == 2.5
+
+
+def test_example_config_shows_every_key() -> None:
+    """config.example.yaml must show every key the config accepts (a new key needs its example)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from exporter.config import Config
+
+    text = (ROOT / "config.example.yaml").read_text()
+    missing: set[str] = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        for name, field in model.model_fields.items():
+            if f"{name}:" not in text:
+                missing.add(f"{model.__name__}.{name}")
+            for arg in typing.get_args(field.annotation) or (field.annotation,):
+                for inner in typing.get_args(arg) or (arg,):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        walk(inner)
+
+    walk(Config)
+    assert not missing, f"config.example.yaml lacks {sorted(missing)}"

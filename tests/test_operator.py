@@ -233,3 +233,14 @@ def test_probe_accepts_blackbox_style_host_port(lab: Lab, exporter_url) -> None:
     status, body = http_get(f"{base}/probe?target={scenario.host}:{scenario.port}")
     assert status == 200, body
     assert [f["id"] for f in json.loads(body)["faults"]] == ["chain_incomplete"]
+
+
+def test_check_command_json_to_stdout_is_pure_json(lab: Lab, tmp_path: Path) -> None:
+    config = lab_config_dict(lab, timeout="3s")
+    config["targets"] = [t for t in config["targets"] if t["name"] in ("ok", "expired")]
+    (tmp_path / "c.yml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "exporter", "check", "--config.file", str(tmp_path / "c.yml"),
+                           "--json", "-"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 1
+    assert {t["name"] for t in json.loads(proc.stdout)["targets"]} == {"ok", "expired"}
+    assert "TARGET" in proc.stderr  # the table moved to stderr
