@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="exporter-toolkit web config: TLS, client certificates, basic auth")
     serve.add_argument("--config.auto-reload-interval", dest="auto_reload", default=None, metavar="DURATION",
                        help="reload the config file when its content changes, checking this often (e.g. 30s)")
+    serve.add_argument("--storage.state-file", dest="state_file", default=None, metavar="PATH",
+                       help="save the latest results here (every minute and at exit) and load them at start, "
+                            "so a restart does not make alerts resolve and fire again")
     _add_logging(serve)
 
     diagnose = sub.add_parser("diagnose", help="run every check once against one host and explain the faults")
@@ -317,7 +320,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"sslfault serve: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        _run_until_signalled(serve(Exporter(config, args.config_file), args.listen, web_config, auto_reload))
+        exporter = Exporter(config, args.config_file, state_file=args.state_file)
+        _run_until_signalled(serve(exporter, args.listen, web_config, auto_reload))
     except OSError as exc:
         print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -60,6 +60,16 @@ class ResultsStore:
         for result in results.values():
             self.runs[(result.check, str(result.status))] += 1
 
+    def restore(self, target: Target, results: Mapping[str, CheckResult], last_run: float) -> int:
+        """Saved results from before a restart, for a target configured now with the same settings.
+
+        Returns 1 if taken. A target that already ran since the start keeps its fresh results."""
+        current = self._targets.get(target.name)
+        if current is None or current.target != target or current.last_run is not None:
+            return 0
+        self._targets[target.name] = TargetState(target, MappingProxyType(dict(results)), last_run)
+        return 1
+
     def states(self) -> list[TargetState]:
         return list(self._targets.values())
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from exporter import statuspage
+from exporter import statefile, statuspage
 from exporter.config import Config, ConfigError, load_config
 from exporter.exposition import Exposition
 from exporter.filewatch import CertFileWatcher
@@ -26,13 +26,17 @@ from exporter.webconfig import middleware as webconfig_middleware
 
 log = logging.getLogger(__name__)
 
+STATE_SAVE_SECONDS = 60.0
+
 
 class Exporter:
     """The daemon's state: config, store, scheduler and the metrics registry."""
 
-    def __init__(self, config: Config, config_path: str | None = None) -> None:
+    def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        self.state_file = state_file
+        self._saver: asyncio.Task[None] | None = None
         self.store = ResultsStore()
         self.scheduler = Scheduler(self.store)
         self.file_watcher = CertFileWatcher(self.store)
@@ -42,11 +46,32 @@ class Exporter:
     async def start(self) -> None:
         self.scheduler.apply(self.config)
         self.file_watcher.apply(self.config)
+        if self.state_file:
+            # Before the first runs: the saved results are served until fresh ones replace them.
+            restored = statefile.restore(self.store, self.state_file)
+            log.info("results restored from the state file", extra={"path": self.state_file, "targets": restored})
+            self._saver = asyncio.get_running_loop().create_task(self._save_every(STATE_SAVE_SECONDS))
         self.scheduler.start()
 
     async def stop(self) -> None:
+        if self._saver is not None:
+            self._saver.cancel()
+            await self.save_state()
         await self.file_watcher.stop()
         await self.scheduler.shutdown()
+
+    async def save_state(self) -> None:
+        if not self.state_file:
+            return
+        try:
+            await asyncio.to_thread(statefile.save, self.store, self.state_file)
+        except OSError as exc:
+            log.error("cannot write the state file", extra={"path": self.state_file, "error": str(exc)})
+
+    async def _save_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.save_state()
 
     async def reload(self) -> tuple[bool, list[str]]:
         """Re-read the config file; a bad file keeps the old config running."""
