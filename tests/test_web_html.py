@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.checks._html import (
-    Url,
-    css_references,
-    parse_document,
-    parse_url,
-    resolve,
-    srcset_urls,
-    upgrades_insecure_requests,
-)
+from exporter.checks._css import css_references, srcset_urls
+from exporter.checks._html import parse_document, upgrades_insecure_requests
+from exporter.checks._url import Url, parse_url, resolve
 from exporter.checks.mixed_content import classify
 
 BASE = Url("https", "page.test", 8443, "/dir/page.html")

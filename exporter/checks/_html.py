@@ -1,227 +1,20 @@
-"""Static sub-resource discovery for the mixed-content check: URLs, srcset, CSS, HTML.
+"""Static sub-resource discovery for the mixed-content check: the references an HTML page makes.
 
-URL resolution follows the WHATWG URL standard for the cases pages really contain
-(whitespace, backslashes, `http:img.png`, scheme-relative, dot segments), because
-`urllib.parse.urljoin` gets those wrong. Only http(s) URLs matter here; anything else
-(data:, blob:, javascript:...) resolves to None and is never mixed content.
+URLs are resolved in `_url` (WHATWG-style), CSS and srcset scanned in `_css`, and the page
+kept parseable in linear time by `_html_bounds`. Pages are hostile input: every scan is
+linear in its input and bounded (CSS by MAX_CSS_CHARS, HTML by bounded_html, the tree walk
+by MAX_DEPTH), and what is skipped is reported in notes rather than silently dropped.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from urllib.parse import unquote
+from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-WEB_SCHEMES = {"http": 80, "https": 443}
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_C0_SPACE = "".join(chr(c) for c in range(0x21))
-_PATH_UNSAFE = set(' "<>`{}') | {chr(c) for c in range(0x20)} | {"\x7f"}
-_QUERY_UNSAFE = set(" \"<>'") | {chr(c) for c in range(0x20)} | {"\x7f"}
-
-
-@dataclass(frozen=True)
-class Url:
-    scheme: str
-    host: str
-    port: int | None  # None: the scheme's default
-    path: str = "/"
-    query: str | None = None
-
-    def __str__(self) -> str:
-        port = f":{self.port}" if self.port is not None else ""
-        query = f"?{self.query}" if self.query is not None else ""
-        return f"{self.scheme}://{self.host}{port}{self.path}{query}"
-
-    @property
-    def insecure(self) -> bool:
-        return self.scheme == "http"
-
-    def https(self) -> Url:
-        """The https: form a browser's auto-upgrade would try (port 80 becomes 443)."""
-        return replace(self, scheme="https", port=None if self.port in (None, 443) else self.port)
-
-
-def _encode(text: str, unsafe: set[str]) -> str:
-    return "".join("".join(f"%{b:02X}" for b in ch.encode()) if ch in unsafe or ord(ch) > 0x7E else ch
-                   for ch in text)
-
-
-def _normalize_path(path: str) -> str:
-    """Remove dot segments (also %2e forms); a trailing `.` or `..` leaves a trailing slash."""
-    segments = path.split("/")[1:]
-    out: list[str] = []
-    for i, segment in enumerate(segments):
-        last = i == len(segments) - 1
-        dots = segment.lower().replace("%2e", ".")
-        if dots == "..":
-            if out:
-                out.pop()
-            if last:
-                out.append("")
-        elif dots == ".":
-            if last:
-                out.append("")
-        else:
-            out.append(segment)
-    return "/" + "/".join(out)
-
-
-def _split_rest(rest: str) -> tuple[str, str | None]:
-    """path?query#fragment -> (encoded path, encoded query); the fragment is not fetched."""
-    rest = rest.split("#", 1)[0]
-    path, sep, query = rest.partition("?")
-    path = path.replace("\\", "/")
-    return _encode(path, _PATH_UNSAFE), (_encode(query, _QUERY_UNSAFE) if sep else None)
-
-
-def _host(text: str) -> str | None:
-    if text.startswith("["):
-        try:
-            return f"[{ipaddress.IPv6Address(text[1:-1]).compressed}]" if text.endswith("]") else None
-        except ValueError:
-            return None
-    host = unquote(text).lower().rstrip(".") if text.strip(".") else ""
-    if not host or any(c in host for c in " <>^|%/\\?#@[]"):
-        return None
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None
-    return host
-
-
-def _authority(scheme: str, text: str) -> Url | None:
-    """`host[:port]/path?query` after the slashes (userinfo is dropped)."""
-    end = min((i for i in (text.find(c) for c in "/\\?#") if i >= 0), default=len(text))
-    authority, rest = text[:end], text[end:]
-    hostport = authority.rpartition("@")[2]
-    port_text = ""
-    if hostport.startswith("["):
-        host_text, bracket, after = hostport.partition("]")
-        host_text += bracket
-        port_text = after[1:] if after.startswith(":") else ""
-    else:
-        host_text, _, port_text = hostport.partition(":")
-    host = _host(host_text)
-    if host is None or (port_text and not port_text.isdigit()):
-        return None
-    port = int(port_text) if port_text else None
-    if port is not None and port > 65535:
-        return None
-    if port == WEB_SCHEMES[scheme]:
-        port = None
-    path, query = _split_rest(rest)
-    return Url(scheme, host, port, _normalize_path(path or "/"), query)
-
-
-def resolve(ref: str, base: Url) -> Url | None:
-    """WHATWG-style parse of `ref` against `base`; None when not an http(s) URL."""
-    text = ref.strip(_C0_SPACE).replace("\t", "").replace("\n", "").replace("\r", "")
-    match = _SCHEME.match(text)
-    if match:
-        scheme, rest = match.group(1).lower(), text[match.end():]
-        if scheme not in WEB_SCHEMES:
-            return None
-        if scheme != base.scheme:
-            return _authority(scheme, rest.lstrip("/\\"))  # `http:img.png` is the host img.png
-        if rest.startswith("//"):
-            return _authority(scheme, rest.lstrip("/\\"))
-        text = rest  # same scheme as the base: the rest is relative
-    if text[:2] in ("//", "\\\\", "/\\", "\\/"):
-        return _authority(base.scheme, text.lstrip("/\\"))
-    if text[:1] in ("/", "\\"):
-        path, query = _split_rest(text)
-        return replace(base, path=_normalize_path(path), query=query)
-    if text[:1] == "?":
-        return replace(base, query=_split_rest(text)[1])
-    if text[:1] == "#" or not text:
-        return base
-    path, query = _split_rest(text)
-    directory = base.path[: base.path.rfind("/") + 1]
-    return replace(base, path=_normalize_path(directory + path), query=query)
-
-
-def parse_url(text: str) -> Url | None:
-    """An absolute http(s) URL."""
-    return resolve(text, Url("https", "invalid", None)) if _SCHEME.match(text.strip()) else None
-
-
-# -- srcset and CSS ------------------------------------------------------------------------
-
-_WS = " \t\n\r\f"
-
-
-def srcset_urls(value: str) -> list[str]:
-    """The candidate URLs of a srcset attribute (WHATWG parsing, descriptors skipped)."""
-    urls: list[str] = []
-    pos, n = 0, len(value)
-    while True:
-        while pos < n and (value[pos] in _WS or value[pos] == ","):
-            pos += 1
-        if pos >= n:
-            return urls
-        start = pos
-        while pos < n and value[pos] not in _WS:
-            pos += 1
-        url = value[start:pos]
-        if url.endswith(","):
-            url = url.rstrip(",")
-        else:
-            depth = 0
-            while pos < n:
-                char = value[pos]
-                pos += 1
-                if char == "(":
-                    depth += 1
-                elif char == ")" and depth:
-                    depth -= 1
-                elif char == "," and not depth:
-                    break
-        if url:
-            urls.append(url)
-
-
-_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
-_URL = re.compile(r"""url\(\s*(?:(["'])(.*?)\1|((?:\\[0-9a-fA-F]{1,6}\s?|\\.|[^)"'\s\\])*))\s*\)""", re.I | re.S)
-_IMPORT = re.compile(r"""@import\s+(?:url\(\s*(["']?)(.*?)\1\s*\)|(["'])(.*?)\3)[^;]*;?""", re.I | re.S)
-_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}", re.I)
-_LEADING_STATEMENT = re.compile(r"@(?:import|charset|layer)\b[^;{]*;", re.I)
-_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|.)", re.S)
-
-
-def _unescape_css(text: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        code = m.group(1)
-        if code.strip() and all(c in "0123456789abcdefABCDEF" for c in code.strip()):
-            return chr(min(int(code.strip(), 16), 0x10FFFF) or 0xFFFD)
-        return code if code != "\n" else ""
-
-    return _ESCAPE.sub(one, text)
-
-
-def css_references(css: str) -> list[tuple[str, str]]:
-    """(url text, role) for @import ("stylesheet"), @font-face src ("font") and other url() ("image")."""
-    text = _COMMENT.sub(" ", css)
-    found: list[tuple[str, str]] = []
-    for match in _IMPORT.finditer(text):
-        # Browsers ignore an @import that follows any other rule.
-        if not _LEADING_STATEMENT.sub("", text[: match.start()]).strip():
-            found.append((_unescape_css(match.group(2) if match.group(2) is not None else match.group(4)),
-                          "stylesheet"))
-    text = _IMPORT.sub(" ", text)
-    for block in _FONT_FACE.finditer(text):
-        found += [(_unescape_css(m.group(2) if m.group(2) is not None else m.group(3)), "font")
-                  for m in _URL.finditer(block.group(0))]
-    text = _FONT_FACE.sub(" ", text)
-    found += [(_unescape_css(m.group(2) if m.group(2) is not None else m.group(3)), "image")
-              for m in _URL.finditer(text)]
-    return [(url, role) for url, role in found if url.strip()]
-
+from exporter.checks._css import MAX_CSS_CHARS, scan_css, srcset_urls
+from exporter.checks._html_bounds import MAX_DEPTH, bounded_html
 
 # -- HTML ----------------------------------------------------------------------------------
 
@@ -246,41 +39,62 @@ class Document:
     references: tuple[Reference, ...]
     stylesheets: tuple[str, ...]  # raw hrefs of <link rel=stylesheet>, to scan one level deep
     csp_meta: tuple[str, ...]  # content of <meta http-equiv=content-security-policy> in <head>
+    notes: tuple[str, ...] = ()  # parts of the page that were not examined, and why
 
 
-def _elements(node: LexborNode) -> Iterator[LexborNode]:
-    """Elements in tree order, skipping <noscript> (scripting browsers never load its content)."""
-    for child in node.iter(include_text=False):
-        yield child
-        if child.tag != "noscript":
-            yield from _elements(child)
+def _elements(root: LexborNode, deeper: list[int]) -> Iterator[LexborNode]:
+    """Elements in tree order, skipping <noscript> (scripting browsers never load its content).
+
+    Iterative, and no deeper than MAX_DEPTH: elements that have children there count in `deeper[0]`."""
+    levels = [root.iter(include_text=False)]
+    while levels:
+        node = next(levels[-1], None)
+        if node is None:
+            levels.pop()
+            continue
+        yield node
+        if node.tag == "noscript":
+            continue
+        if len(levels) < MAX_DEPTH:
+            levels.append(node.iter(include_text=False))
+        elif next(node.iter(include_text=False), None) is not None:
+            deeper[0] += 1
 
 
-def _attr(node: LexborNode, name: str) -> str | None:
-    value = node.attributes.get(name)
+def _text(attrs: dict[str, str | None], name: str) -> str | None:
+    value = attrs.get(name)
     return value if isinstance(value, str) else None
 
 
-def _element_refs(node: LexborNode) -> list[Reference]:
-    tag, parent = node.tag, (node.parent.tag if node.parent is not None else "")
-    get = lambda name: _attr(node, name)  # noqa: E731 - short local alias
+def _css_refs(css: str, where: str, notes: set[str]) -> list[Reference]:
+    scan = scan_css(css)
+    if scan.truncated:
+        notes.add(f"a {where} longer than {MAX_CSS_CHARS} characters was examined only in part")
+    return [Reference(url, f"{where} {_css_element(role)}", role) for url, role in scan.references]
+
+
+def _element_refs(node: LexborNode, tag: str, attrs: dict[str, str | None], notes: set[str]) -> list[Reference]:
+    get = lambda name: _text(attrs, name)  # noqa: E731 - short local alias
     refs: list[Reference] = []
 
     def add(raw: str | None, element: str, role: str) -> None:
         if raw is not None and raw.strip():
             refs.append(Reference(raw, element, role))
 
+    def parent() -> str:
+        return node.parent.tag if node.parent is not None else ""
+
     if tag == "img":
-        srcset, in_picture = get("srcset"), parent == "picture"
+        srcset, in_picture = get("srcset"), parent() == "picture"
         for url in srcset_urls(srcset or ""):
             add(url, "img srcset", "imageset")
         add(get("src"), "img src" + (" in picture" if in_picture else ""),
             "imageset" if (srcset or in_picture) else "image")
-    elif tag == "source" and parent == "picture":
+    elif tag == "source" and parent() == "picture":
         for url in srcset_urls(get("srcset") or ""):
             add(url, "picture source srcset", "imageset")
-    elif tag == "source" and parent in ("audio", "video"):
-        add(get("src"), f"{parent} source src", "media")
+    elif tag == "source" and parent() in ("audio", "video"):
+        add(get("src"), f"{parent()} source src", "media")
     elif tag in ("audio", "video"):
         add(get("src"), f"{tag} src", "media")
         if tag == "video":
@@ -300,12 +114,12 @@ def _element_refs(node: LexborNode) -> list[Reference]:
     elif tag == "form":
         add(get("action"), "form action", "form")
     elif tag == "link":
-        refs += _link_refs(node)
+        refs += _link_refs(attrs)
     elif tag == "style":
-        refs += [Reference(url, f"<style> {_css_element(role)}", role) for url, role in css_references(node.text())]
+        refs += _css_refs(node.text(), "<style>", notes)
     style = get("style")
     if style:
-        refs += [Reference(url, f"style attribute {_css_element(role)}", role) for url, role in css_references(style)]
+        refs += _css_refs(style, "style attribute", notes)
     return refs
 
 
@@ -313,9 +127,9 @@ def _css_element(role: str) -> str:
     return {"stylesheet": "@import", "font": "@font-face src"}.get(role, "url()")
 
 
-def _link_refs(node: LexborNode) -> list[Reference]:
-    rel = set((_attr(node, "rel") or "").lower().split())
-    href = _attr(node, "href")
+def _link_refs(attrs: dict[str, str | None]) -> list[Reference]:
+    rel = set((_text(attrs, "rel") or "").lower().split())
+    href = _text(attrs, "href")
     if not href or not href.strip():
         return []
     if "stylesheet" in rel:
@@ -323,7 +137,7 @@ def _link_refs(node: LexborNode) -> list[Reference]:
     if "modulepreload" in rel:
         return [Reference(href, "link rel=modulepreload", "script")]
     if "preload" in rel:
-        kind = (_attr(node, "as") or "").strip().lower()
+        kind = (_text(attrs, "as") or "").strip().lower()
         return [Reference(href, f"link rel=preload as={kind or '(none)'}",
                           "image" if kind in PRELOAD_UPGRADABLE else "preload")] if kind else []
     if "manifest" in rel:
@@ -336,19 +150,29 @@ def _link_refs(node: LexborNode) -> list[Reference]:
 
 
 def parse_document(html: str) -> Document:
-    tree = LexborHTMLParser(html)
+    """The page's sub-resource references; linear in its size (see bounded_html), notes say what was skipped."""
+    text, cut = bounded_html(html)
+    tree = LexborHTMLParser(text)
     base_href, refs, sheets, csp = None, [], [], []
+    notes: set[str] = set()
+    deeper = [0]
     root = tree.root
-    for node in _elements(root) if root is not None else ():
-        if node.tag == "base" and base_href is None and _attr(node, "href") is not None:
-            base_href = _attr(node, "href")
-        elif (node.tag == "meta" and node.parent is not None and node.parent.tag == "head"
-              and (_attr(node, "http-equiv") or "").strip().lower() == "content-security-policy"):
-            csp.append(_attr(node, "content") or "")
-        found = _element_refs(node)
+    for node in _elements(root, deeper) if root is not None else ():
+        tag, attrs = node.tag, node.attributes
+        if tag == "base" and base_href is None and _text(attrs, "href") is not None:
+            base_href = _text(attrs, "href")
+        elif (tag == "meta" and node.parent is not None and node.parent.tag == "head"
+              and (_text(attrs, "http-equiv") or "").strip().lower() == "content-security-policy"):
+            csp.append(_text(attrs, "content") or "")
+        found = _element_refs(node, tag or "", attrs, notes)
         refs += found
         sheets += [r.raw for r in found if r.element == "link rel=stylesheet"]
-    return Document(base_href, tuple(refs), tuple(sheets), tuple(csp))
+    ordered = sorted(notes)
+    if cut is not None:
+        ordered.insert(0, cut)
+    if deeper[0]:
+        ordered.append(f"{deeper[0]} elements nested deeper than {MAX_DEPTH} levels were not examined")
+    return Document(base_href, tuple(refs), tuple(sheets), tuple(csp), tuple(ordered))
 
 
 def upgrades_insecure_requests(policies: list[str]) -> bool:

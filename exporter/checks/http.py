@@ -2,7 +2,9 @@
 
 Requests are pinned to each resolved address with the right Host header and SNI and
 follow no redirects, so what one address (one IIS binding) serves is judged on its own.
-Nothing listening on the HTTP port is not a fault: many sites only serve HTTPS.
+Nothing listening on the HTTP port is not a fault: many sites only serve HTTPS. An HTTP
+port that accepts but gives no usable answer (a timeout after connecting, a broken
+response) could be hiding a 200, so that address cannot be judged on HTTP.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 from selectolax.lexbor import LexborHTMLParser
 
-from exporter.checks._html import Url, resolve
+from exporter.checks._html_bounds import bounded_html
+from exporter.checks._url import Url, resolve
 from exporter.config import Target
 from exporter.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
@@ -22,6 +25,8 @@ from exporter.net.http import read_capped
 from exporter.net.tls import capture_context
 
 COMPARE_MAX_BYTES = 256 * 1024  # enough for a title and a size; pages are not kept
+HTTP_SHARE = 0.6  # of the target's timeout, for each request
+CONNECT_SHARE = 0.8  # of a plain-HTTP request's time, for the TCP connect: no connect by then = nothing listens
 _MAX_AGE = re.compile(r"""(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)""", re.I)
 
 
@@ -44,14 +49,17 @@ def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
 
 async def pinned_get(
     ctx: ProbeContext, scheme: str, address: str, port: int, path: str, *, timeout: float, max_bytes: int,
+    connect_timeout: float | None = None,
 ) -> Response:
-    """GET scheme://host:port/path from one address, with Host and SNI for the target's name."""
+    """GET scheme://host:port/path from one address, with Host and SNI for the target's name.
+
+    A connect slower than connect_timeout (default: timeout) raises aiohttp.ConnectionTimeoutError."""
     host = ctx.target.host
     name = f"[{host}]" if ":" in host else host
     default = 443 if scheme == "https" else 80
     netloc = f"[{address}]" if ":" in address else address
     secure = scheme == "https"
-    client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout, sock_read=timeout)
+    client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout or timeout, sock_read=timeout)
     async with ctx.resources.session.get(
         f"{scheme}://{netloc}:{port}{path}", allow_redirects=False, timeout=client_timeout,
         headers={"Host": name if port == default else f"{name}:{port}"},
@@ -79,6 +87,9 @@ class Probe:
     hsts: str | None = None
     title: str | None = None
     size: int = 0
+    # False: no usable answer (timed out after connecting, broken response): nothing can be judged from it.
+    # True with no status: nothing serves this scheme there (refused, unreachable, no TCP handshake).
+    conclusive: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,23 +97,32 @@ class HttpResult:
     probes: tuple[Probe, ...]
     http_status: int | None  # first path on the first address, for sslfault_http_status_code
     https_status: int | None
+    unjudged: tuple[str, ...] = ()  # "address path: why" for pairs without both answers: not judged on HTTP
 
 
 def _title(resp: Response) -> str | None:
     if "html" not in resp.headers.get("content-type", "html"):
         return None
-    node = LexborHTMLParser(resp.body.decode("utf-8", "replace")).css_first("title")
+    html, _ = bounded_html(resp.body.decode("utf-8", "replace"))  # hostile nesting costs lexbor quadratic time
+    node = LexborHTMLParser(html).css_first("title")
     return " ".join(node.text().split()) if node is not None else None
 
 
 async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: str) -> Probe:
+    timeout = ctx.target.timeout * HTTP_SHARE
     try:
-        resp = await pinned_get(ctx, scheme, address, port, path, timeout=ctx.target.timeout * 0.6,
+        resp = await pinned_get(ctx, scheme, address, port, path, timeout=timeout,
+                                connect_timeout=timeout * CONNECT_SHARE if scheme == "http" else None,
                                 max_bytes=min(COMPARE_MAX_BYTES, ctx.limits.max_body_bytes))
     except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
-        return Probe(address, path, scheme, None, str(exc) or type(exc).__name__)
+        # Over HTTPS any failure leaves nothing to judge. Over HTTP, a connection that cannot be made means
+        # nothing serves HTTP there (not a fault); any later failure may hide a page served over HTTP.
+        no_service = scheme == "http" and isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+        error = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
+        return Probe(address, path, scheme, None, error, conclusive=no_service)
     return Probe(address, path, scheme, resp.status, location=resp.headers.get("location"),
-                 hsts=resp.headers.get("strict-transport-security"), title=_title(resp), size=len(resp.body))
+                 hsts=resp.headers.get("strict-transport-security"), title=await asyncio.to_thread(_title, resp),
+                 size=len(resp.body))
 
 
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
@@ -113,8 +133,16 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     https, http = probes[: len(pairs)], probes[len(pairs):]
     if all(p.status is None for p in https):
         raise OSError(f"HTTPS request failed: {https[0].error}")
+    unjudged = tuple(f"{s.address} {s.path}: {'HTTPS' if s.status is None else 'HTTP'} "
+                     f"{s.error if s.status is None else h.error}"
+                     for s, h in zip(https, http, strict=True) if s.status is None or not h.conclusive)
+    if len(unjudged) == len(pairs):
+        # HTTPS answered somewhere, but nowhere together with a usable HTTP answer: whether HTTP serves
+        # pages instead of redirecting is unknown, and "no fault" would be a guess.
+        raise OSError(f"no address gave both an HTTPS and a usable plain-HTTP answer ({unjudged[0]})")
+    # An address without a usable HTTP answer is still judged on what HTTPS alone shows (5xx, HSTS).
     findings = [f for s, h in zip(https, http, strict=True) for f in judge(target, s, h)]
-    return CheckOutcome(tuple(findings), HttpResult(tuple(https + http), http[0].status, https[0].status))
+    return CheckOutcome(tuple(findings), HttpResult(tuple(https + http), http[0].status, https[0].status, unjudged))
 
 
 def _redirects_to_https(target: Target, probe: Probe) -> bool:

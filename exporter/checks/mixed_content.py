@@ -4,6 +4,12 @@ Each configured path is fetched over HTTPS from every address (capped, time-boun
 parsed statically, and every sub-resource URL is resolved and classified the way
 Chromium does (see ../shared/specs.md). For each insecure URL the https: form is tried
 so the report can say "change the link" or "host it yourself".
+
+Parsing is linear and bounded (see _html) and runs in a worker thread. What could not be
+read is never taken for "nothing": unreadable pages and stylesheets are listed in the
+result and named in the findings, and with no finding at all an unreadable stylesheet
+makes the check raise. Findings and results list the first MAX_LISTED URLs per kind; the
+metric counts them all.
 """
 
 from __future__ import annotations
@@ -17,15 +23,9 @@ from dataclasses import dataclass, replace
 import aiohttp
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from exporter.checks._html import (
-    Document,
-    Reference,
-    Url,
-    css_references,
-    parse_document,
-    resolve,
-    upgrades_insecure_requests,
-)
+from exporter.checks._css import MAX_CSS_CHARS, scan_css
+from exporter.checks._html import Document, Reference, parse_document, upgrades_insecure_requests
+from exporter.checks._url import Url, resolve
 from exporter.checks.http import Response, pinned_get, tls_addresses
 from exporter.config import Target
 from exporter.context import ProbeContext, Resources
@@ -39,9 +39,24 @@ MAX_REDIRECTS = 3
 PAGE_SHARE, STYLESHEET_SHARE, PROBE_SHARE = 0.4, 0.2, 0.3
 PROBE_TIMEOUT = 3.0
 MAX_STYLESHEETS = 10
-MAX_PROBES = 24
+MAX_PROBES = 24  # distinct https: forms tried per run, all within the PROBE_SHARE budget
 PROBE_CONCURRENCY = 8
 SHOWN_IN_DETAIL = 5
+MAX_LISTED = 50  # insecure URLs listed per kind in a finding and per page in the result; the metric counts all
+MAX_TEXT = 2048  # longest URL (or other page-controlled text) kept in findings and results
+
+# Server-given charset labels read as what browsers read them as (WHATWG Encoding); any other label - and
+# codecs that are no charset at all (rot13, zlib, punycode, idna: slow, failing or not text) - reads as UTF-8.
+_LABELS = {"windows-874": "cp874", "x-mac-cyrillic": "mac-cyrillic", "windows-31j": "cp932", "x-sjis": "cp932",
+           "iso-8859-8-i": "iso8859-8", "unicode-1-1-utf-8": "utf-8"}  # WHATWG labels Python does not know
+_WHATWG = {"iso8859-1": "cp1252", "ascii": "cp1252", "iso8859-9": "cp1254", "iso8859-11": "cp874", "gb2312": "gbk",
+           "euc_kr": "cp949", "big5": "big5hkscs", "utf-16": "utf-16-le", "shift_jis": "cp932", "tis-620": "cp874"}
+_CHARSETS = frozenset(codecs.lookup(name).name for name in (
+    "utf-8", "cp866", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8",
+    "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "koi8-r", "koi8-u", "mac-roman",
+    "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+    "cp1258", "gbk", "gb18030", "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949", "utf-16-le", "utf-16-be"))
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF16_LE, "utf-16-le"))
 
 
 @dataclass(frozen=True)
@@ -55,14 +70,25 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class NotExamined:
+    """A page or stylesheet that could not be read, so whatever it loads is unknown."""
+
+    url: str
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class PageScan:
     url: str
     address: str
     status: int | None
     upgrade_policy: bool  # CSP upgrade-insecure-requests: http: loads are rewritten, not mixed
-    resources: tuple[Resource, ...]  # insecure references (kind says which)
+    resources: tuple[Resource, ...]  # insecure references (kind says which), the first MAX_LISTED per kind
     upgraded: tuple[Resource, ...]  # what the policy upgraded; broken if https_works is False
-    note: str | None = None
+    note: str | None = None  # what was only partly examined (a cut body, deep nesting, a long stylesheet)
+    unchecked_stylesheets: tuple[NotExamined, ...] = ()  # same-origin stylesheets that could not be read
+    omitted: int = 0  # insecure references beyond the first MAX_LISTED per kind, counted but not listed
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,7 @@ class MixedContentResult:
     pages: tuple[PageScan, ...]
     blockable: int  # distinct insecure URLs, for sslfault_mixed_content_resources
     upgradable: int
+    failed: tuple[NotExamined, ...] = ()  # pages (address and path) that could not be scanned at all
 
 
 def classify(url: Url, role: str) -> str | None:
@@ -95,74 +122,134 @@ def _loopback(host: str) -> bool:
 
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
-    outcomes = await asyncio.gather(*(_scan(ctx, a, p) for a in addresses for p in target.paths),
-                                    return_exceptions=True)
-    failed = [o for o in outcomes if isinstance(o, BaseException)]
-    if len(failed) == len(outcomes):
-        raise failed[0]  # no page could be read at all: no verdict
+    jobs = [(a, p) for a in addresses for p in target.paths]
+    outcomes = await asyncio.gather(*(_scan(ctx, a, p) for a, p in jobs), return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if len(errors) == len(outcomes):
+        raise errors[0]  # no page could be read at all: no verdict
+    origin = Url("https", target.host.lower(), None if target.port == 443 else target.port)
+    failed = tuple(NotExamined(str(resolve(path, origin) or origin), address, _reason(o))
+                   for (address, path), o in zip(jobs, outcomes, strict=True) if isinstance(o, BaseException))
     # Pages that could be read are judged; findings then carry their address (see _findings).
-    scans = await _with_remedies(ctx, [o for o in outcomes if isinstance(o, PageScan)])
+    scans = [o for o in outcomes if isinstance(o, PageScan)]
+    verdicts = await _remedies(ctx, scans)
     resources = {(r.url, r.kind): r for s in scans for r in s.resources}
     count = {k: sum(1 for _, kind in resources if kind == k) for k in ("blockable", "upgradable")}
     complete = not failed and len({s.address for s in scans}) == len(addresses)
-    findings = [f for kind in ("blockable", "upgradable") for f in _findings(kind, scans, complete)]
-    return CheckOutcome(tuple(findings), MixedContentResult(tuple(scans), count["blockable"], count["upgradable"]))
+    unchecked = [u for s in scans for u in s.unchecked_stylesheets]
+    gaps = _gaps(unchecked, failed)
+    findings = [f for kind in ("blockable", "upgradable") for f in _findings(kind, scans, complete, gaps, verdicts)]
+    if not findings and unchecked:
+        # What the unread stylesheets load is unknown: "no mixed content" would be a guess.
+        first = unchecked[0]
+        raise OSError(f"{len(unchecked)} stylesheet(s) could not be examined, so no verdict "
+                      f"(first: {_clip(first.url)} on {first.address}: {first.reason})")
+    listed = tuple(_listed(s, verdicts) for s in scans)
+    return CheckOutcome(tuple(findings), MixedContentResult(listed, count["blockable"], count["upgradable"], failed))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return "timed out"
+    return _clip(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def _gaps(unchecked: list[NotExamined], failed: tuple[NotExamined, ...]) -> str:
+    """What findings must say was not examined, or ""."""
+    parts = [f"{len(unchecked)} stylesheet(s)"] * bool(unchecked) + [f"{len(failed)} page(s)"] * bool(failed)
+    return f" (not examined: {' and '.join(parts)}; see the check result)" if parts else ""
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _listed(scan: PageScan, verdicts: Verdicts) -> PageScan:
+    """The scan as kept in the result: the first MAX_LISTED resources per kind, with remedies, texts clipped."""
+    shown: dict[str, int] = {}
+
+    def first(resources: tuple[Resource, ...]) -> tuple[Resource, ...]:
+        kept = []
+        for r in resources:
+            shown[r.kind] = shown.get(r.kind, 0) + 1
+            if shown[r.kind] <= MAX_LISTED:
+                kept.append(_clipped(_fill(verdicts, r)))
+        return tuple(kept)
+
+    resources, upgraded = first(scan.resources), first(scan.upgraded)
+    omitted = len(scan.resources) + len(scan.upgraded) - len(resources) - len(upgraded)
+    return replace(scan, resources=resources, upgraded=upgraded, omitted=omitted)
+
+
+def _clipped(r: Resource) -> Resource:
+    return replace(r, url=_clip(r.url), element=_clip(r.element, 200), found_in=_clip(r.found_in),
+                   remedy=_clip(r.remedy, 2 * MAX_TEXT))
 
 
 # -- fetching and scanning ---------------------------------------------------------------
+
+
+async def _fetch_same_origin(ctx: ProbeContext, address: str, url: Url, timeout: float) -> tuple[Response, Url]:
+    """GET url, following redirects that stay on its HTTPS origin (a browser follows the others too: those
+    answers are returned as they are)."""
+    origin = (url.scheme, url.host, url.port)
+    for _ in range(MAX_REDIRECTS + 1):
+        resp = await pinned_get(ctx, "https", address, ctx.target.port, url.path + (f"?{url.query}" if url.query else ""),
+                                timeout=timeout, max_bytes=ctx.limits.max_body_bytes)
+        location = resp.headers.get("location")
+        nxt = resolve(location, url) if 300 <= resp.status < 400 and location else None
+        if nxt is None or (nxt.scheme, nxt.host, nxt.port) != origin:
+            return resp, url
+        url = nxt
+    return resp, url
 
 
 async def _fetch_page(ctx: ProbeContext, address: str, path: str) -> tuple[Response, Url]:
     """The page at path, following redirects that stay on the target's own HTTPS origin."""
     target = ctx.target
     origin = Url("https", target.host.lower(), None if target.port == 443 else target.port)
-    url = resolve(path, origin) or origin
-    for _ in range(MAX_REDIRECTS + 1):
-        resp = await pinned_get(ctx, "https", address, target.port, url.path + (f"?{url.query}" if url.query else ""),
-                                timeout=target.timeout * PAGE_SHARE, max_bytes=ctx.limits.max_body_bytes)
-        location = resp.headers.get("location")
-        nxt = resolve(location, url) if 300 <= resp.status < 400 and location else None
-        if nxt is None or (nxt.scheme, nxt.host, nxt.port) != (origin.scheme, origin.host, origin.port):
-            return resp, url
-        url = nxt
-    return resp, url
+    return await _fetch_same_origin(ctx, address, resolve(path, origin) or origin, target.timeout * PAGE_SHARE)
 
 
 async def _scan(ctx: ProbeContext, address: str, path: str) -> PageScan:
     resp, page_url = await asyncio.wait_for(_fetch_page(ctx, address, path), ctx.target.timeout * PAGE_SHARE)
     shown = str(page_url)
     if not 200 <= resp.status < 300:
-        where = f" (redirects to {resp.headers['location']})" if "location" in resp.headers else ""
+        where = f" (redirects to {_clip(resp.headers['location'])})" if "location" in resp.headers else ""
         return PageScan(shown, address, resp.status, False, (), (),
                         f"HTTPS answers {resp.status}{where}: nothing scanned")
     if "html" not in resp.headers.get("content-type", "text/html").lower():
         return PageScan(shown, address, resp.status, False, (), (), "not an HTML page")
-    document = parse_document(resp.body.decode(_charset(resp), "replace"))
+    # Parsing is linear and bounded (see _html); a worker thread keeps even that off the event loop.
+    document = await asyncio.to_thread(_parse_page, resp)
     policy = upgrades_insecure_requests([resp.headers.get("content-security-policy", ""), *document.csp_meta])
     base = _base_url(document, page_url)
-    refs = [(r, base) for r in document.references]
-    refs += await _stylesheet_refs(ctx, address, document, base, page_url)
-    found: dict[tuple[str, str], Resource] = {}
-    for ref, ref_base in refs:
-        url = resolve(ref.raw, ref_base)
-        kind = classify(url, ref.role) if url is not None else None
-        if url is not None and kind is not None:
-            where = ref.css_base or shown
-            found.setdefault((str(url), kind), Resource(str(url), ref.element, kind, where))
-    insecure = tuple(found.values())
-    note = f"body cut at {len(resp.body)} bytes" if resp.truncated else None
+    sheets, unchecked = await _stylesheets(ctx, address, document, base, page_url)
+    insecure, notes = await asyncio.to_thread(_insecure, document, base, sheets, shown)
+    notes = [f"body cut at {len(resp.body)} bytes"] * resp.truncated + list(document.notes) + notes
+    note = "; ".join(notes) or None
     if policy:
-        return PageScan(shown, address, resp.status, True, (), insecure, note)
-    return PageScan(shown, address, resp.status, False, insecure, (), note)
+        return PageScan(shown, address, resp.status, True, (), insecure, note, unchecked)
+    return PageScan(shown, address, resp.status, False, insecure, (), note, unchecked)
+
+
+def _parse_page(resp: Response) -> Document:
+    return parse_document(resp.body.decode(_charset(resp), "replace"))
 
 
 def _charset(resp: Response) -> str:
+    """The body's encoding: its BOM, else the Content-Type charset if it names a real one, else UTF-8."""
+    for bom, name in _BOMS:
+        if resp.body.startswith(bom):
+            return name
     ctype = resp.headers.get("content-type", "")
-    charset = ctype.lower().partition("charset=")[2].split(";")[0].strip().strip('"')
+    label = ctype.lower().partition("charset=")[2].split(";")[0].strip().strip('"').strip()
     try:
-        return codecs.lookup(charset).name if charset else "utf-8"
+        name = codecs.lookup(_LABELS.get(label, label)).name if label else "utf-8"
     except LookupError:
         return "utf-8"
+    name = _WHATWG.get(name, name)
+    return name if name in _CHARSETS else "utf-8"
 
 
 def _base_url(document: Document, page_url: Url) -> Url:
@@ -172,37 +259,66 @@ def _base_url(document: Document, page_url: Url) -> Url:
     return resolve(document.base_href, page_url) or page_url
 
 
-async def _stylesheet_refs(
+@dataclass(frozen=True)
+class _Sheet:
+    url: Url
+    text: str  # "" when the browser gets nothing from it either (404, a redirect elsewhere)
+    cut: int | None  # where the body was cut (max_body_bytes), if it was
+
+
+async def _stylesheets(
     ctx: ProbeContext, address: str, document: Document, base: Url, page_url: Url
-) -> list[tuple[Reference, Url]]:
-    """url(), @import and @font-face inside the page's own https stylesheets, one level deep."""
+) -> tuple[list[_Sheet], tuple[NotExamined, ...]]:
+    """The page's own https stylesheets (one level deep), and those that could not be read."""
     urls = []
     for ref in document.references:
         url = resolve(ref.raw, base) if ref.role == "stylesheet" else None
         if url is not None and (url.scheme, url.host, url.port) == (page_url.scheme, page_url.host, page_url.port):
             urls.append(url)
     sheets = list(dict.fromkeys(urls))[:MAX_STYLESHEETS]
-    texts = await asyncio.gather(*(_stylesheet(ctx, address, u) for u in sheets))
-    refs = []
-    for url, text in zip(sheets, texts, strict=True):
-        name = url.path.rsplit("/", 1)[-1] or str(url)
-        refs += [(Reference(raw, f"{name} {_css_label(role)}", role, str(url)), url)
-                 for raw, role in css_references(text or "")]
-    return refs
+    fetched = await asyncio.gather(*(_stylesheet(ctx, address, u) for u in sheets))
+    read = [f for f in fetched if isinstance(f, _Sheet)]
+    return read, tuple(f for f in fetched if isinstance(f, NotExamined))
+
+
+async def _stylesheet(ctx: ProbeContext, address: str, url: Url) -> _Sheet | NotExamined:
+    timeout = ctx.target.timeout * STYLESHEET_SHARE
+    try:
+        resp, _ = await asyncio.wait_for(_fetch_same_origin(ctx, address, url, timeout), timeout)
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        # Whatever the browser would load through it is unknown: recorded, never read as "nothing".
+        return NotExamined(_clip(str(url)), address, _reason(exc) + (f" after {timeout:g}s" if isinstance(
+            exc, (TimeoutError, asyncio.TimeoutError)) else ""))
+    if resp.status != 200:
+        return _Sheet(url, "", None)  # a stylesheet the browser cannot load either has nothing to load
+    return _Sheet(url, resp.body.decode(_charset(resp), "replace"), len(resp.body) if resp.truncated else None)
+
+
+def _insecure(document: Document, base: Url, sheets: list[_Sheet], shown: str) -> tuple[tuple[Resource, ...], list[str]]:
+    """Every insecure reference of the page and its stylesheets (CPU work: run in a worker thread)."""
+    refs = [(r, base) for r in document.references]
+    notes = []
+    for sheet in sheets:
+        name = _clip(sheet.url.path.rsplit("/", 1)[-1] or str(sheet.url), 200)
+        scan = scan_css(sheet.text)
+        refs += [(Reference(raw, f"{name} {_css_label(role)}", role, str(sheet.url)), sheet.url)
+                 for raw, role in scan.references]
+        if sheet.cut is not None:
+            notes.append(f"{name}: body cut at {sheet.cut} bytes")
+        if scan.truncated:
+            notes.append(f"{name}: only the first {MAX_CSS_CHARS} characters were examined")
+    found: dict[tuple[str, str], Resource] = {}
+    for ref, ref_base in refs:
+        url = resolve(ref.raw, ref_base)
+        kind = classify(url, ref.role) if url is not None else None
+        if url is not None and kind is not None:
+            where = ref.css_base or shown
+            found.setdefault((str(url), kind), Resource(str(url), ref.element, kind, where))
+    return tuple(found.values()), notes
 
 
 def _css_label(role: str) -> str:
     return {"stylesheet": "@import", "font": "@font-face src"}.get(role, "url()")
-
-
-async def _stylesheet(ctx: ProbeContext, address: str, url: Url) -> str | None:
-    try:
-        resp = await pinned_get(ctx, "https", address, ctx.target.port,
-                                url.path + (f"?{url.query}" if url.query else ""),
-                                timeout=ctx.target.timeout * STYLESHEET_SHARE, max_bytes=ctx.limits.max_body_bytes)
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-        return None  # a stylesheet the browser cannot load either has nothing to load
-    return resp.body.decode("utf-8", "replace") if resp.status == 200 else None
 
 
 # -- remedies: does the https: form answer? ----------------------------------------------------------
@@ -233,8 +349,8 @@ async def _https_form(ctx: ProbeContext, url: str, limit: asyncio.Semaphore) -> 
                     error = f"HTTP {resp.status}"
                     if method == "GET":
                         await read_capped(resp, 1024)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
-                error = str(exc) or type(exc).__name__
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError, ValueError) as exc:
+                error = _clip(str(exc) or type(exc).__name__, 300)  # ValueError: a URL aiohttp refuses
     return False, f"host it yourself and link it with a relative or https:// URL ({secure} fails: {error})"
 
 
@@ -244,7 +360,11 @@ def _parse(url: str) -> Url:
     return parsed
 
 
-async def _with_remedies(ctx: ProbeContext, scans: list[PageScan]) -> list[PageScan]:
+Verdicts = dict[str, tuple[bool, str]]  # insecure URL -> (its https: form works, remedy)
+
+
+async def _remedies(ctx: ProbeContext, scans: list[PageScan]) -> Verdicts:
+    """Try the https: form of the first MAX_PROBES distinct insecure URLs, within the PROBE_SHARE budget."""
     urls = list(dict.fromkeys(r.url for s in scans for r in (*s.resources, *s.upgraded) if r.kind != "form"))
     limit = asyncio.Semaphore(PROBE_CONCURRENCY)
     tasks = {u: asyncio.ensure_future(_https_form(ctx, u, limit)) for u in urls[:MAX_PROBES]}
@@ -253,22 +373,22 @@ async def _with_remedies(ctx: ProbeContext, scans: list[PageScan]) -> list[PageS
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
-    verdicts = {u: t.result() for u, t in tasks.items() if t.done() and not t.cancelled()}
+    return {u: t.result() for u, t in tasks.items() if t.done() and not t.cancelled() and t.exception() is None}
 
-    def fill(r: Resource) -> Resource:
-        works, remedy = verdicts.get(r.url, (None, "https: form not tried (too many insecure URLs or no time left)"))
-        if r.kind == "form":
-            works, remedy = None, "make the form post to an https:// URL"
-        return replace(r, https_works=works, remedy=remedy)
 
-    return [replace(s, resources=tuple(map(fill, s.resources)), upgraded=tuple(map(fill, s.upgraded)))
-            for s in scans]
+def _fill(verdicts: Verdicts, r: Resource) -> Resource:
+    """The resource with its remedy (applied only to what is listed: a page can hold thousands)."""
+    works, remedy = verdicts.get(r.url, (None, "https: form not tried (too many insecure URLs or no time left)"))
+    if r.kind == "form":
+        works, remedy = None, "make the form post to an https:// URL"
+    return replace(r, https_works=works, remedy=remedy)
 
 
 # -- findings --------------------------------------------------------------------------------
 
 
-def _findings(kind: str, scans: list[PageScan], complete: bool) -> list[Finding]:
+def _findings(kind: str, scans: list[PageScan], complete: bool, gaps: str = "",
+              verdicts: Verdicts | None = None) -> list[Finding]:
     """One finding per kind; per address when the addresses differ or not all could be read."""
     by_address: dict[str, dict[str, Resource]] = {}
     for scan in scans:
@@ -276,17 +396,20 @@ def _findings(kind: str, scans: list[PageScan], complete: bool) -> list[Finding]
             {r.url: r for r in scan.resources if r.kind == kind})
     if complete and len({frozenset(found) for found in by_address.values()}) <= 1:
         merged = next(iter(by_address.values()), {})
-        return [_finding(kind, list(merged.values()), None)] if merged else []
-    return [_finding(kind, list(found.values()), a) for a, found in by_address.items() if found]
+        return [_finding(kind, list(merged.values()), None, gaps, verdicts or {})] if merged else []
+    return [_finding(kind, list(found.values()), a, gaps, verdicts or {}) for a, found in by_address.items() if found]
 
 
-def _finding(kind: str, resources: list[Resource], address: str | None) -> Finding:
+def _finding(kind: str, resources: list[Resource], address: str | None, gaps: str, verdicts: Verdicts) -> Finding:
     what = "scripts, stylesheets, frames or fonts (blocked by browsers)" if kind == "blockable" else \
         "images or media (upgraded or flagged by browsers)"
     verdict = {True: "change the link", False: "host it yourself", None: "https: form not tried"}
-    shown = "; ".join(f"{r.url} ({r.element}): {verdict[r.https_works]}" for r in resources[:SHOWN_IN_DETAIL])
+    listed = [_clipped(_fill(verdicts, r)) for r in resources[:MAX_LISTED]]
+    shown = "; ".join(f"{_clip(r.url, 300)} ({_clip(r.element, 100)}): {verdict[r.https_works]}"
+                      for r in listed[:SHOWN_IN_DETAIL])
     more = f"; and {len(resources) - SHOWN_IN_DETAIL} more" if len(resources) > SHOWN_IN_DETAIL else ""
-    detail = f"{len(resources)} {what} load over http://: {shown}{more}"
+    detail = f"{len(resources)} {what} load over http://: {shown}{more}{gaps}"
     data = {"resources": [{"url": r.url, "element": r.element, "found_in": r.found_in,
-                           "https_works": r.https_works, "remedy": r.remedy} for r in resources]}
+                           "https_works": r.https_works, "remedy": r.remedy} for r in listed],
+            "total": len(resources)}
     return Finding(f"mixed_content_{kind}", detail, address, data)
