@@ -10,6 +10,7 @@ import pytest
 
 from exporter.config import Config
 from exporter.lab.demo import lab_config_dict
+from exporter.lab.issuance import IssuanceLab
 from exporter.lab.lab import Lab, LabThread
 from exporter.lab.pki import Issued, LabPKI
 from exporter.lab.web import WebLab
@@ -64,3 +65,12 @@ def web() -> Iterator[WebLab]:
         yield thread.web
     finally:
         thread.stop()
+
+
+@pytest.fixture(scope="module")
+def ilab() -> Iterator[IssuanceLab]:
+    """A lab with the issuance additions (CAA zones, delegated TXT zone, validation-file sites)."""
+    from exporter.lab.issuance import issuance_lab_thread
+
+    with issuance_lab_thread() as started:
+        yield started

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,16 +19,9 @@ from exporter.lab.issuance import (
     TIMEOUT_CASE,
     CaaCase,
     IssuanceLab,
-    issuance_lab_thread,
     run_once,
 )
 from exporter.models import CheckResult, CheckStatus
-
-
-@pytest.fixture(scope="module")
-def ilab() -> Iterator[IssuanceLab]:
-    with issuance_lab_thread() as started:
-        yield started
 
 
 def caa_target(ilab: IssuanceLab, case: CaaCase) -> dict[str, Any]:

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from exporter.cli import build_parser, diagnose_config, main
-from exporter.lab.issuance import CA, FILE_TOKEN, TXT_NEW, IssuanceLab, issuance_lab_thread
-
-
-@pytest.fixture(scope="module")
-def ilab() -> Iterator[IssuanceLab]:
-    with issuance_lab_thread() as started:
-        yield started
+from exporter.lab.issuance import CA, FILE_TOKEN, TXT_NEW, IssuanceLab
 
 
 def lab_args(ilab: IssuanceLab, host: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,18 +20,11 @@ from exporter.lab.issuance import (
     TXT_OK,
     IssuanceLab,
     TxtCase,
-    issuance_lab_thread,
     run_once,
 )
 from exporter.models import CheckResult, CheckStatus
 from exporter.net.authoritative import find_zone_servers
 from exporter.net.dns import make_resolver
-
-
-@pytest.fixture(scope="module")
-def ilab() -> Iterator[IssuanceLab]:
-    with issuance_lab_thread() as started:
-        yield started
 
 
 def txt_config(ilab: IssuanceLab, host: str, value: str, **validation: Any) -> Config:

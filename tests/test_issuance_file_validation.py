@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,14 +10,8 @@ import pytest
 from exporter.checks import CHECKS
 from exporter.checks.file_validation import FileValidationResult, validation_urls
 from exporter.config import Config
-from exporter.lab.issuance import FILE_CASES, FILE_TOKEN, WEB_OK, FileCase, IssuanceLab, issuance_lab_thread, run_once
+from exporter.lab.issuance import FILE_CASES, FILE_TOKEN, WEB_OK, FileCase, IssuanceLab, run_once
 from exporter.models import CheckResult, CheckStatus
-
-
-@pytest.fixture(scope="module")
-def ilab() -> Iterator[IssuanceLab]:
-    with issuance_lab_thread() as started:
-        yield started
 
 
 def file_config(ilab: IssuanceLab, host: str, token: str = FILE_TOKEN, **validation: Any) -> Config:

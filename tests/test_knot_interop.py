@@ -39,7 +39,6 @@ from exporter.lab.issuance import (
     TxtCase,
     caa_zone_records,
     delegation_records,
-    issuance_lab_thread,
     issuance_zone_records,
     run_once,
 )
@@ -150,12 +149,6 @@ def wait_for_zone(address: str, port: int, zone: str, proc: subprocess.Popen[byt
                 return
         time.sleep(0.05)
     pytest.fail(f"knotd on {address}@{port} never served {zone}: {log.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def ilab() -> Iterator[IssuanceLab]:
-    with issuance_lab_thread() as started:
-        yield started
 
 
 @pytest.fixture(scope="module")
