@@ -21,6 +21,7 @@ import aiohttp
 import certifi
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.verification import Store
 
 from exporter.config import Config, Target
 from exporter.errors import DependencyError
@@ -41,6 +42,9 @@ def load_roots(use_system: bool, ca_files: tuple[str, ...]) -> list[x509.Certifi
     for path in ca_files:
         roots += x509.load_pem_x509_certificates(Path(path).read_bytes())
     return roots
+
+
+CRL_CACHE_BYTES = 64 * 1024 * 1024
 
 
 class TTLCache:
@@ -86,6 +90,9 @@ class Resources:
         self.resolver = make_resolver(config.resolver.endpoints(), config.resolver.timeout)
         self.roots = load_roots(config.trust.use_system, config.trust.ca_files)
         self.aia_cache = TTLCache()
+        self.trust_store = Store(self.roots)  # built once per config: every chain verification uses it
+        # CRLs can be megabytes, and a hostile certificate can name any CRL URL: bound the bytes kept.
+        self.crl_cache = TTLCache(max_entries=64, max_weight=CRL_CACHE_BYTES)
         self._session: aiohttp.ClientSession | None = None
 
     @property

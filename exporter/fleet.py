@@ -30,15 +30,15 @@ async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[
     store.set_targets(targets)
     resources = Resources(config)
     limits = Limits(config.limits.max_concurrent_probes, config.limits.max_concurrent_per_host)
-    done = 0
+    summaries: list[dict[str, Any]] = []
     start = time.monotonic()
 
     async def one(target: Target) -> None:
-        nonlocal done
         results: dict[str, CheckResult] = await limits.run(target.host, lambda: run_target(target, resources))
         store.record(target, results)
-        done += 1
         summary = target_summary(store.get(target.name), None)  # type: ignore[arg-type]
+        summaries.append(summary)  # built once: the progress line and the final table share it
+        done = len(summaries)
         if progress:
             out.write(f"\r\033[K[{done}/{len(targets)}] {target.name}: {summary['status']}")
         else:
@@ -52,7 +52,6 @@ async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[
         await resources.close()
     if progress:
         out.write(f"\r\033[K{len(targets)} target(s) checked in {time.monotonic() - start:.1f}s\n")
-    summaries = [target_summary(s, None) for s in store.states()]
     summaries.sort(key=lambda s: (SEVERITY_ORDER[s["status"]], s["days_to_expiry"] if s["days_to_expiry"] is not None
                                   else float("inf"), s["name"]))
     return summaries

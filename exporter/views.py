@@ -18,13 +18,8 @@ def target_report(state: TargetState) -> dict[str, Any]:
 
 def days_to_expiry(state: TargetState, now: float | None = None) -> float | None:
     """The soonest leaf expiry over the target's addresses, in days (negative when expired)."""
-    result = state.results.get("tls")
-    if result is None or result.status is not CheckStatus.OK or not isinstance(result.outcome.result, TlsResult):
-        return None
-    not_after = [a.leaf.not_after for a in result.outcome.result.addresses]
-    if not not_after:
-        return None
-    return round((min(not_after) - (now or time.time())) / 86400, 2)
+    not_after = _earliest_not_after(state)
+    return None if not_after is None else round((not_after - (now or time.time())) / 86400, 2)
 
 
 def target_summary(state: TargetState, scheduler: Scheduler | None) -> dict[str, Any]:
@@ -49,7 +44,7 @@ def target_summary(state: TargetState, scheduler: Scheduler | None) -> dict[str,
 
 def _earliest_not_after(state: TargetState) -> float | None:
     result = state.results.get("tls")
-    if result is None or not isinstance(result.outcome.result, TlsResult):
+    if result is None or result.status is not CheckStatus.OK or not isinstance(result.outcome.result, TlsResult):
         return None
     return min((a.leaf.not_after for a in result.outcome.result.addresses), default=None)
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exporter.faults import FAULTS, FaultId
+from tools._generated import write_or_check
 
 RULES = ROOT / "deploy/prometheus/alerts.yml"
 OUTPUT = ROOT / "deploy/prometheus/alerts_test.yml"
@@ -231,14 +232,7 @@ def build() -> str:
 
 def main(argv: list[str]) -> int:
     text = build()
-    if "--check" in argv:
-        if OUTPUT.read_text(encoding="utf-8") != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is out of date: run python tools/gen_alert_tests.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({text.count('- name: ')} alert tests)")
-    return 0
+    return write_or_check(OUTPUT, text, argv, ROOT, f"{text.count('- name: ')} alert tests")
 
 
 if __name__ == "__main__":

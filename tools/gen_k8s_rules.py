@@ -13,6 +13,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools._generated import write_or_check  # noqa: E402
 RULES = ROOT / "deploy/prometheus/alerts.yml"
 OUTPUT = ROOT / "deploy/kubernetes/prometheusrule.yaml"
 HEADER = """\
@@ -47,15 +50,7 @@ def build() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = build()
-    if "--check" in argv:
-        if not OUTPUT.exists() or OUTPUT.read_text(encoding="utf-8") != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is out of date: run python tools/gen_k8s_rules.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)}")
-    return 0
+    return write_or_check(OUTPUT, build(), argv, ROOT)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class ChainResult:
 
 async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     served = await ctx.served_handshakes()
-    store = _store(ctx)
+    store = ctx.resources.trust_store
     findings: list[Finding] = []
     results: list[AddressChain] = []
     judged: dict[tuple[bytes, ...], tuple[list[Finding], AddressChain]] = {}
@@ -64,14 +64,6 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
         findings += address_findings
         results.append(result)
     return CheckOutcome(tuple(findings), ChainResult(tuple(results)))
-
-
-def _store(ctx: ProbeContext) -> Store:
-    store = getattr(ctx.resources, "_chain_store", None)
-    if store is None:
-        store = Store(ctx.resources.roots)
-        ctx.resources._chain_store = store  # type: ignore[attr-defined]  # built once per config
-    return store
 
 
 async def _judge(

@@ -25,14 +25,13 @@ from exporter.certinfo import describe
 from exporter.checks._chain import ca_issuers_urls, issued_by
 from exporter.checks.chain import _fetch_issuer  # shares the AIA cache with the chain check
 from exporter.config import Target
-from exporter.context import ProbeContext, TTLCache
+from exporter.context import ProbeContext
 from exporter.errors import DependencyError, InvalidResponse
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import read_capped
 
 OCSP_MAX_BYTES = 64 * 1024
 CRL_MAX_BYTES = 10 * 1024 * 1024
-CRL_CACHE_BYTES = 64 * 1024 * 1024
 CRL_MIN_TTL, CRL_MAX_TTL, CRL_FAILURE_TTL = 60.0, 86400.0, 300.0
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -258,17 +257,8 @@ def verify_signature(key: object, signature: bytes, data: bytes, algorithm: hash
 # -- CRL --------------------------------------------------------------------------------------
 
 
-def _crl_cache(ctx: ProbeContext) -> TTLCache:
-    cache = getattr(ctx.resources, "_crl_cache", None)
-    if cache is None:
-        # CRLs can be megabytes, and a hostile certificate can name any CRL URL: bound the bytes kept.
-        cache = TTLCache(max_entries=64, max_weight=CRL_CACHE_BYTES)
-        ctx.resources._crl_cache = cache  # type: ignore[attr-defined]  # one per config
-    return cache
-
-
 async def _crl(ctx: ProbeContext, url: str, issuer: x509.Certificate) -> x509.CertificateRevocationList:
-    cache, key = _crl_cache(ctx), f"{url} {issuer.fingerprint(hashes.SHA256()).hex()}"
+    cache, key = ctx.resources.crl_cache, f"{url} {issuer.fingerprint(hashes.SHA256()).hex()}"
     cached = cache.get(key)
     if isinstance(cached, str):
         raise RevocationError(cached)
