@@ -4,4 +4,4 @@ demo:
 test:
 	scripts/test.sh
 docs:
-	.venv/bin/python -m exporter.faults > docs/faults.md
+	.venv/bin/python -m exporter.catalog.faults > docs/faults.md

@@ -16,15 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
-from exporter.collector import FaultCollector  # noqa: E402
+from exporter.http.collector import FaultCollector  # noqa: E402
 from exporter.config import Config  # noqa: E402
-from exporter.context import Resources  # noqa: E402
-from exporter.exposition import Exposition  # noqa: E402
-from exporter.lab.demo import lab_config_dict  # noqa: E402
-from exporter.lab.lab import LabThread  # noqa: E402
-from exporter.runner import run_target  # noqa: E402
-from exporter.scheduler import Limits  # noqa: E402
-from exporter.store import ResultsStore  # noqa: E402
+from exporter.engine.context import Resources  # noqa: E402
+from exporter.http.exposition import Exposition  # noqa: E402
+from sslfault_lab.demo import lab_config_dict  # noqa: E402
+from sslfault_lab.lab import LabThread  # noqa: E402
+from exporter.engine.runner import run_target  # noqa: E402
+from exporter.daemon.scheduler import Limits  # noqa: E402
+from exporter.engine.store import ResultsStore  # noqa: E402
 
 HEALTHY_ISH = ("ok", "ok-rsa", "leaf-only", "expired", "wrong-order", "with-anchor", "sni", "multi")
 

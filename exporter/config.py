@@ -120,7 +120,8 @@ class ResolverConfig(_Model):
 
     nameservers: tuple[Nameserver, ...] = ()
     timeout: Duration = 3.0
-    # Port used to query a zone's authoritative servers directly (53 in real life; the lab uses a high port).
+    # Port to query a zone's authoritative servers on directly: 53 on the Internet; another port for a
+    # split-horizon or test DNS setup whose authoritative servers listen elsewhere.
     authoritative_port: int = Field(default=53, ge=1, le=65535)
 
     def endpoints(self) -> list[tuple[str, int]]:

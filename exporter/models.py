@@ -41,7 +41,7 @@ class ErrorKind(enum.StrEnum):
 class Finding:
     """One occurrence of a catalog fault on a target (optionally on one address)."""
 
-    fault: str  # a FaultId value from exporter.faults
+    fault: str  # a FaultId value from exporter.catalog.faults
     detail: str
     address: str | None = None
     # Extra structured data for the JSON view (URLs, name servers...). Never metric labels.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exporter.faults import get_fault
+from exporter.catalog.faults import get_fault
 from exporter.models import CheckResult, CheckStatus, Finding, Severity
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}

@@ -8,8 +8,8 @@ from typing import Any
 from exporter.checks.tls import TlsResult
 from exporter.models import CheckStatus
 from exporter.report import addresses_of, build_report, worst_severity
-from exporter.scheduler import Scheduler
-from exporter.store import ResultsStore, TargetState
+from exporter.daemon.scheduler import Scheduler
+from exporter.engine.store import ResultsStore, TargetState
 
 
 def target_report(state: TargetState) -> dict[str, Any]:

@@ -6,7 +6,7 @@
 
 The SDK's Grafana 10.1 schema is the oldest both supported majors read: the files import
 into Grafana 10 and 11, which migrate schemaVersion 36 on load. The overview has one panel
-per catalog section, built from exporter/faults.py, so every fault id has a panel; the
+per catalog section, built from exporter/catalog/faults.py, so every fault id has a panel; the
 tests enforce it and run every query against a real Prometheus.
 """
 
@@ -55,7 +55,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.faults import FAULTS, SECTIONS
+from exporter.catalog.faults import FAULTS, SECTIONS
 
 OUT = ROOT / "grafana" / "dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -164,7 +164,7 @@ def dashboard(uid: str, title: str, description: str) -> Dashboard:
 
 
 def section_panels() -> list[table.Panel]:
-    """One table per catalog section: the fault ids come from exporter/faults.py."""
+    """One table per catalog section: the fault ids come from exporter/catalog/faults.py."""
     panels = []
     for section, heading in SECTIONS.items():
         ids = [f.id for f in FAULTS.values() if f.section == section]

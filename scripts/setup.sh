@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv and installs ssl-fault-exporter into it (with test extras when given "test").
+# Creates .venv and installs ssl-fault-exporter and its fault lab (lab/) into it (with test extras when given "test").
 # Re-running is cheap: it reinstalls only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,11 +9,11 @@ stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ lab/pyproject.toml -nt "$stamp" ]; then
   echo "installing ssl-fault-exporter${extras:+ with [$extras]} into .venv (log: .venv/install.log)" >&2
   # pip's build warnings are noise on success; the log is printed when something fails.
   if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
-         .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"; } > .venv/install.log 2>&1; then
+         .venv/bin/python -m pip install --quiet -e ./lab -e ".[lab${extras:+,$extras}]"; } > .venv/install.log 2>&1; then
     cat .venv/install.log >&2
     exit 1
   fi

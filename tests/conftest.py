@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from exporter.config import Config
-from exporter.lab.demo import lab_config_dict
-from exporter.lab.issuance import IssuanceLab
-from exporter.lab.lab import Lab, LabThread
-from exporter.lab.pki import Issued, LabPKI
-from exporter.lab.web import WebLab
+from sslfault_lab.demo import lab_config_dict
+from sslfault_lab.issuance import IssuanceLab
+from sslfault_lab.lab import Lab, LabThread
+from sslfault_lab.pki import Issued, LabPKI
+from sslfault_lab.web import WebLab
 
 
 @pytest.fixture(scope="session")
@@ -31,18 +30,6 @@ def lab_config(lab: Lab) -> Config:
     return Config.model_validate(lab_config_dict(lab))
 
 
-def config_for(lab: Lab, scenario: str, **target_overrides: Any) -> Config:
-    """A config with just one lab scenario as its target."""
-    data = lab_config_dict(lab)
-    data["targets"] = [{**t, **target_overrides} for t in data["targets"] if t["name"] == scenario]
-    assert data["targets"], f"no lab scenario {scenario!r}"
-    return Config.model_validate(data)
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
-
-
 @pytest.fixture(scope="module")
 def pki() -> LabPKI:
     """A lab CA hierarchy without servers, for tests of certificate files."""
@@ -57,7 +44,7 @@ def leaf(pki: LabPKI) -> Issued:
 @pytest.fixture(scope="module")
 def web() -> Iterator[WebLab]:
     """A lab with the web-layer additions (HTTP/HTTPS sites, mixed-content pages, OCSP, CRL, TLS 1.0)."""
-    from exporter.lab.web import WebLabThread
+    from sslfault_lab.web import WebLabThread
 
     thread = WebLabThread()
     thread.start()
@@ -70,7 +57,7 @@ def web() -> Iterator[WebLab]:
 @pytest.fixture(scope="module")
 def ilab() -> Iterator[IssuanceLab]:
     """A lab with the issuance additions (CAA zones, delegated TXT zone, validation-file sites)."""
-    from exporter.lab.issuance import issuance_lab_thread
+    from sslfault_lab.issuance import issuance_lab_thread
 
     with issuance_lab_thread() as started:
         yield started

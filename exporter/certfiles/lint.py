@@ -22,7 +22,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from exporter.certfiles.parse import INVALID, CertItem, KeyItem, ParsedFile, file_finding, read_file
-from exporter.certinfo import (
+from exporter.pki.certinfo import (
     CertSummary,
     describe,
     is_self_signed,
@@ -33,7 +33,7 @@ from exporter.certinfo import (
     summarize,
     validity_findings,
 )
-from exporter.faults import FaultId
+from exporter.catalog.faults import FaultId
 from exporter.models import Finding
 
 UTC = dt.timezone.utc

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from exporter.certinfo import summarize
-from exporter.faults import FaultId
+from exporter.pki.certinfo import summarize
+from exporter.catalog.faults import FaultId
 from exporter.models import Finding
 
 INVALID = str(FaultId.CERT_FILE_INVALID_PEM)

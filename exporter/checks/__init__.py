@@ -26,7 +26,7 @@ from exporter.checks import (
     tls,
 )
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome
 
 CheckFn = Callable[[Target, ProbeContext], Awaitable[CheckOutcome]]

@@ -19,7 +19,7 @@ import dns.resolver
 
 from exporter.checks._caa import CaaRecord, Level, Selection, Verdict, climb_names, evaluate, select_relevant
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from cryptography import x509
 from cryptography.x509.verification import Store
 
-from exporter.certinfo import describe, is_self_signed, key_family
-from exporter.checks._chain import ServedShape, Verdict, complete_via_aia, parse_issuer_document, served_shape, verify
+from exporter.pki.certinfo import describe, is_self_signed, key_family
+from exporter.pki.paths import ServedShape, Verdict, complete_via_aia, parse_issuer_document, served_shape, verify
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import fetch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 
 

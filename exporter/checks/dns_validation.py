@@ -16,7 +16,7 @@ import dns.name
 import dns.rdatatype
 
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.authoritative import (
     ServerAnswer,

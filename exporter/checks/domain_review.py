@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 
 WORDS = frozenset({

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import USER_AGENT, BodyTooLarge, fetch
 

@@ -19,7 +19,7 @@ from selectolax.lexbor import LexborHTMLParser
 from exporter.checks._html_bounds import bounded_html
 from exporter.checks._url import Url, resolve
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import read_capped
 from exporter.net.tls import capture_context

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from exporter.checks.http import tls_addresses
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.errors import UnsupportedProbe
 from exporter.models import CheckOutcome, Finding
 from exporter.net.tls import ConnectStatus, handshake

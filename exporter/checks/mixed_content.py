@@ -28,7 +28,7 @@ from exporter.checks._html import Document, Reference, parse_document, upgrades_
 from exporter.checks._url import Url, resolve
 from exporter.checks.http import Response, pinned_get, tls_addresses
 from exporter.config import Target
-from exporter.context import ProbeContext, Resources
+from exporter.engine.context import ProbeContext, Resources
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import read_capped
 

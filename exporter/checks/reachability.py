@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.models import CheckOutcome, Finding
 from exporter.net.tls import ConnectStatus
 

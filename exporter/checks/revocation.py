@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, SignatureAlgorithmOID
 
-from exporter.certinfo import describe
-from exporter.checks._chain import ca_issuers_urls, issued_by
+from exporter.pki.certinfo import describe
+from exporter.pki.paths import ca_issuers_urls, issued_by
 from exporter.checks.chain import _fetch_issuer  # shares the AIA cache with the chain check
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.errors import DependencyError, InvalidResponse
 from exporter.models import CheckOutcome, Finding
 from exporter.net.http import read_capped

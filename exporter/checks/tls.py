@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from exporter.certinfo import CertSummary, describe, policy_findings, san_names, summarize, validity_findings
-from exporter.checks._names import covers
+from exporter.pki.certinfo import CertSummary, describe, policy_findings, san_names, summarize, validity_findings
+from exporter.pki.names import covers
 from exporter.config import Target
-from exporter.context import ProbeContext
+from exporter.engine.context import ProbeContext
 from exporter.errors import InvalidResponse
 from exporter.models import CheckOutcome, Finding
 from exporter.net.tls import ConnectStatus, Handshake

@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from exporter.faults import FAULTS, FaultId
-from exporter.lab.demo import FullLab, start_full_lab_on
-from exporter.lab.lab import Lab, LabThread
+from exporter.catalog.faults import FAULTS, FaultId
+from sslfault_lab.demo import FullLab, start_full_lab_on
+from sslfault_lab.lab import Lab, LabThread
 from tools import dashboards, gen_alert_tests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,7 +243,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def fault_alert_names() -> dict[str, str]:
-    """Fault id -> the alert of its family (tests/test_alerts.py proves each has exactly one)."""
+    """Fault id -> the alert of its family (tests/deploy/test_alerts.py proves each has exactly one)."""
     return {f: name for name, rule in gen_alert_tests.load_alerts().items() for f in gen_alert_tests.family_faults(rule)}
 
 

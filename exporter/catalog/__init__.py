@@ -1,0 +1,1 @@
+"""The fault catalog (ids, severities, remedies en/zh) and runbooks, as data."""

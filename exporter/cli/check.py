@@ -1,0 +1,123 @@
+"""`sslfault check --config.file FILE`: every target once, a progress line, a summary table, an exit code.
+
+What an SRE runs in CI or before a maintenance window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+import time
+import argparse
+from typing import Any, TextIO
+
+from exporter.cli.common import EXIT_USAGE, add_logging, load_or_report
+
+from exporter.config import Config, Target
+from exporter.engine.context import Resources
+from exporter.models import CheckResult
+from exporter.engine.runner import run_target
+from exporter.daemon.scheduler import Limits
+from exporter.engine.store import ResultsStore
+from exporter.views import target_summary
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2, "ok": 3, "pending": 4}
+
+
+async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[str, Any]]:
+    targets = config.resolved_targets()
+    store = ResultsStore()
+    store.set_targets(targets)
+    resources = Resources(config)
+    limits = Limits(config.limits.max_concurrent_probes, config.limits.max_concurrent_per_host)
+    summaries: list[dict[str, Any]] = []
+    start = time.monotonic()
+
+    async def one(target: Target) -> None:
+        results: dict[str, CheckResult] = await limits.run(target.host, lambda: run_target(target, resources))
+        store.record(target, results)
+        summary = target_summary(store.get(target.name), None)  # type: ignore[arg-type]
+        summaries.append(summary)  # built once: the progress line and the final table share it
+        done = len(summaries)
+        if progress:
+            out.write(f"\r\033[K[{done}/{len(targets)}] {target.name}: {summary['status']}")
+        else:
+            out.write(f"[{done}/{len(targets)}] {target.name}: {summary['status']} "
+                      f"({len(summary['faults'])} fault(s))\n")
+        out.flush()
+
+    try:
+        await asyncio.gather(*(one(t) for t in targets))
+    finally:
+        await resources.close()
+    if progress:
+        out.write(f"\r\033[K{len(targets)} target(s) checked in {time.monotonic() - start:.1f}s\n")
+    summaries.sort(key=lambda s: (SEVERITY_ORDER[s["status"]], s["days_to_expiry"] if s["days_to_expiry"] is not None
+                                  else float("inf"), s["name"]))
+    return summaries
+
+
+def render_table(summaries: list[dict[str, Any]]) -> str:
+    rows = [("TARGET", "WORST", "DAYS LEFT", "FAULTS")]
+    for s in summaries:
+        days = "-" if s["days_to_expiry"] is None else f"{s['days_to_expiry']:.1f}"
+        faults = ", ".join(sorted({f["id"] for f in s["faults"]})) or "-"
+        errored = [n for n, c in s["checks"].items() if c["status"] != "ok"]
+        if errored:
+            faults += f"  (could not judge: {', '.join(errored)})"
+        rows.append((s["name"], s["status"], days, faults))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows) + "\n"
+
+
+def to_csv(summaries: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["target", "host", "port", "worst_severity", "days_to_expiry", "faults", "checks_errored"])
+    for s in summaries:
+        writer.writerow([s["name"], s["host"], s["port"], s["status"], s["days_to_expiry"],
+                         " ".join(sorted({f["id"] for f in s["faults"]})),
+                         " ".join(n for n, c in s["checks"].items() if c["status"] != "ok")])
+    return buffer.getvalue()
+
+
+def run_check_command(config: Config, json_path: str | None, csv_path: str | None) -> int:
+    progress = sys.stderr.isatty()
+    summaries = asyncio.run(check_fleet(config, sys.stderr, progress))
+    # With --json - or --csv -, stdout carries only that document; the table goes to stderr.
+    table_out = sys.stderr if "-" in (json_path, csv_path) else sys.stdout
+    table_out.write(render_table(summaries))
+    if json_path:
+        _write(json_path, json.dumps({"targets": summaries}, ensure_ascii=False, indent=2))
+    if csv_path:
+        _write(csv_path, to_csv(summaries))
+    return 1 if any(s["status"] == "critical" for s in summaries) else 0
+
+
+def _write(path: str, text: str) -> None:
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def add_parser(sub: Any) -> None:
+    check = sub.add_parser("check", help="run every configured target once and print a summary table")
+    check.add_argument("--config.file", dest="config_file", required=True)
+    check.add_argument("--json", dest="json_file", metavar="FILE", help="also write the full results as JSON ('-': stdout)")
+    check.add_argument("--csv", dest="csv_file", metavar="FILE", help="also write a CSV summary ('-': stdout)")
+    add_logging(check, default_level="warning")
+
+
+def run(args: argparse.Namespace) -> int:
+    from exporter.logs import setup_logging
+
+    setup_logging(args.log_level, args.log_format)
+    config = load_or_report(args.config_file)
+    if config is None:
+        return EXIT_USAGE
+    return run_check_command(config, args.json_file, args.csv_file)

@@ -1,0 +1,60 @@
+"""What every subcommand shares: exit codes, the argument parser class, logging flags, config loading."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from exporter.config import Config, ConfigError, load_config
+
+EXIT_OK, EXIT_CRITICAL, EXIT_USAGE = 0, 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep its message format
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_logging(parser: argparse.ArgumentParser, default_level: str = "info") -> None:
+    parser.add_argument("--log.level", dest="log_level", default=default_level,
+                        choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log.format", dest="log_format", default="plain", choices=("plain", "json"))
+
+
+def run_until_signalled(main_coro: Any) -> None:
+    """asyncio.run that turns SIGTERM/SIGINT into cancellation, so cleanup (lab temp dirs) runs."""
+    async def runner() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        try:
+            await main_coro
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(runner())
+
+
+def check_listen(listen: str) -> str | None:
+    from exporter.http.app import parse_listen_address
+
+    try:
+        parse_listen_address(listen)
+    except ValueError as exc:
+        return f"--web.listen-address: {exc}"
+    return None
+
+
+def load_or_report(path: str) -> Config | None:
+    """The config, or None after printing every error (file:line: key: what was expected)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return None

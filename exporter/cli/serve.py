@@ -1,0 +1,59 @@
+"""`sslfault serve`: the daemon and its HTTP side until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from exporter.cli.common import EXIT_OK, EXIT_USAGE, add_logging, check_listen, load_or_report, run_until_signalled
+from exporter.config import ConfigError
+
+def add_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the exporter daemon")
+    serve.add_argument("--config.file", dest="config_file", required=True)
+    serve.add_argument("--web.listen-address", dest="listen", default=":9793")
+    serve.add_argument("--web.config.file", dest="web_config_file",
+                       help="exporter-toolkit web config: TLS, client certificates, basic auth")
+    serve.add_argument("--config.auto-reload-interval", dest="auto_reload", default=None, metavar="DURATION",
+                       help="reload the config file when its content changes, checking this often (e.g. 30s)")
+    serve.add_argument("--storage.state-file", dest="state_file", default=None, metavar="PATH",
+                       help="save the latest results here (every minute and at exit) and load them at start, "
+                            "so a restart does not make alerts resolve and fire again")
+    add_logging(serve)
+
+
+def run(args: argparse.Namespace) -> int:
+    from exporter.config import parse_duration
+    from exporter.logs import setup_logging
+    from exporter.daemon.daemon import Daemon
+    from exporter.http.app import serve
+    from exporter.http.webconfig import load_web_config
+
+    setup_logging(args.log_level, args.log_format)
+    config = load_or_report(args.config_file)
+    if config is None:
+        return EXIT_USAGE
+    web_config = None
+    try:
+        auto_reload = parse_duration(args.auto_reload) if args.auto_reload else None
+        if args.web_config_file:
+            web_config = load_web_config(args.web_config_file)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"sslfault serve: --config.auto-reload-interval: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    problem = check_listen(args.listen)
+    if problem:
+        print(f"sslfault serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        daemon = Daemon(config, args.config_file, state_file=args.state_file)
+        run_until_signalled(serve(daemon, args.listen, web_config, auto_reload))
+    except OSError as exc:
+        print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK

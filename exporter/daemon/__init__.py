@@ -1,0 +1,1 @@
+"""The long-running side: scheduler, reload, state file, watched files."""

@@ -1,0 +1,109 @@
+"""The daemon: config, scheduler, watched files, reload and state saving; no HTTP here."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+from exporter.config import Config, ConfigError, load_config
+from exporter.daemon import statefile
+from exporter.daemon.filewatch import CertFileWatcher
+from exporter.daemon.scheduler import Scheduler
+from exporter.engine.store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+STATE_SAVE_SECONDS = 60.0
+
+
+class Daemon:
+    """The daemon's state: config, results store, scheduler and file watcher."""
+
+    def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.state_file = state_file
+        self._saver: asyncio.Task[None] | None = None
+        self.store = ResultsStore()
+        self.scheduler = Scheduler(self.store)
+        self.file_watcher = CertFileWatcher(self.store)
+        self._reload_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.scheduler.apply(self.config)
+        self.file_watcher.apply(self.config)
+        if self.state_file:
+            # Before the first runs: the saved results are served until fresh ones replace them.
+            restored = statefile.restore(self.store, self.state_file)
+            log.info("results restored from the state file", extra={"path": self.state_file, "targets": restored})
+            self._saver = asyncio.get_running_loop().create_task(self._save_every(STATE_SAVE_SECONDS))
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self._saver is not None:
+            self._saver.cancel()
+            await self.save_state()
+        await self.file_watcher.stop()
+        await self.scheduler.shutdown()
+
+    async def save_state(self) -> None:
+        if not self.state_file:
+            return
+        try:
+            await asyncio.to_thread(statefile.save, self.store, self.state_file)
+        except OSError as exc:
+            log.error("cannot write the state file", extra={"path": self.state_file, "error": str(exc)})
+
+    async def _save_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.save_state()
+
+    async def reload(self) -> tuple[bool, list[str]]:
+        """Re-read the config file; a bad file keeps the old config running."""
+        if self.config_path is None:
+            return False, ["no config file to reload (started without --config.file)"]
+        async with self._reload_lock:
+            try:
+                config = load_config(self.config_path)
+            except ConfigError as exc:
+                self.store.reload.successful = False
+                self.store.reload.last_error = "; ".join(exc.errors)
+                for error in exc.errors:
+                    log.error("config reload failed, keeping the running config", extra={"error": error})
+                return False, exc.errors
+            self.config = config
+            self.scheduler.apply(config)
+            self.file_watcher.apply(config)
+            self.store.reload.successful = True
+            self.store.reload.success_timestamp = time.time()
+            self.store.reload.last_error = None
+            log.info("config reloaded", extra={"targets": len(config.targets)})
+            return True, []
+
+
+def _file_signature(path: str) -> tuple[float, int, str] | None:
+    try:
+        data = Path(path).read_bytes()
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return stat.st_mtime, stat.st_size, hashlib.sha256(data).hexdigest()
+
+
+async def watch_config(daemon: Daemon, every: float) -> None:
+    """Reload when the config file's content changes (polling: works on any filesystem and with
+    ConfigMap symlink swaps, where inotify on the file itself misses the change)."""
+    assert daemon.config_path
+    last = _file_signature(daemon.config_path)
+    while True:
+        await asyncio.sleep(every)
+        current = _file_signature(daemon.config_path)
+        if current is not None and last is not None and current[2] != last[2]:
+            log.info("config file changed, reloading", extra={"path": daemon.config_path})
+            await daemon.reload()
+        if current is not None:
+            last = current

@@ -1,0 +1,1 @@
+"""One run of one target: probe context, runner (exceptions -> error kinds), results store."""

@@ -1,0 +1,1 @@
+"""The HTTP side: /metrics, API, /probe, status page, web config."""

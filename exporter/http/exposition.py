@@ -1,0 +1,63 @@
+"""/metrics text with each target's lines cached until its results change.
+
+The FaultCollector stays the one source of truth: each target is rendered through it
+(on its own), split into families, and kept until the store holds a new TargetState
+for it. A scrape then only joins strings, which keeps large fleets cheap to scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from exporter.http.collector import FaultCollector
+from exporter.engine.store import ResultsStore, TargetState
+
+Families = list[tuple[str, list[str], list[str]]]  # (family, header lines, sample lines)
+
+
+def split_families(text: str) -> Families:
+    """Exposition text -> families in order, each with its HELP/TYPE lines and its samples."""
+    families: Families = []
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            families.append((line.split(" ", 3)[2], [line], []))
+        elif line.startswith("#"):
+            families[-1][1].append(line)
+        elif line:
+            families[-1][2].append(line)
+    return families
+
+
+def _render(store: ResultsStore, states: list[TargetState], exporter_metrics: bool) -> Families:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FaultCollector(store, include_exporter_metrics=exporter_metrics, states=states))
+    return split_families(generate_latest(registry).decode())
+
+
+class Exposition:
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+
+    def render(self) -> bytes:
+        with self._lock:  # scrapes run in worker threads; one renders at a time
+            skeleton = _render(self.store, [], exporter_metrics=True)  # headers, and the exporter's own samples
+            samples: dict[str, list[str]] = {name: list(lines) for name, _, lines in skeleton}
+            fresh: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+            for state in self.store.states():
+                cached = self._cache.get(state.target.name)
+                if cached is None or cached[0] is not state:
+                    families = _render(self.store, [state], exporter_metrics=False)
+                    cached = (state, {name: lines for name, _, lines in families if lines})
+                fresh[state.target.name] = cached
+                for name, lines in cached[1].items():
+                    samples[name].extend(lines)
+            self._cache = fresh
+            out: list[str] = []
+            for name, header, _ in skeleton:
+                out += header
+                out += samples[name]
+            return ("\n".join(out) + "\n").encode()

@@ -1,0 +1,1 @@
+"""Certificates: facts, host-name matching, roots, path building, AIA completion, verdicts."""

@@ -1,0 +1,1 @@
+"""Test helpers, one module per concern (imported as tests.support.<module>)."""
