@@ -14,16 +14,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from exporter.models import Severity
 
 __all__ = [
     "FaultId",
+    "Severity",
     "Fault",
     "FAULTS",
     "SECTIONS",
     "get_fault",
     "render_markdown",
 ]
+
+
+class Severity(enum.StrEnum):
+    """How bad a fault is; `rank` is the one severity order (higher is worse) every view sorts by."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self.value]
+
+
+_RANK: dict[str, int] = {"info": 1, "warning": 2, "critical": 3}
 
 
 class FaultId(enum.StrEnum):

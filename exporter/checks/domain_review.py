@@ -16,13 +16,17 @@ suffixes below (a small built-in list, not the full Public Suffix List).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import ipaddress
 import re
 from dataclasses import dataclass
 
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, NoSettings
+from exporter.models import CheckOutcome, FaultId, Finding
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 WORDS = frozenset({
     "live", "bank", "banc", "alpha", "test", "example", "credit", "apple", "ebay", "trust", "root",
@@ -104,12 +108,21 @@ def review_name(name: str) -> NameReview:
     return NameReview(shown, tuple(reasons), tuple(words))
 
 
-async def run(target: Target, ctx: ProbeContext | None) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext | None) -> CheckOutcome:
     reviews = tuple(review_name(n) for n in dict.fromkeys(target.issuance_names))
     findings = tuple(
-        Finding("domain_review_risk",
+        Finding(FaultId.DOMAIN_REVIEW_RISK,
                 f"{r.name} may be held by the CA's security review: {'; '.join(r.reasons)}",
                 data={"name": r.name, "words": list(r.words), "reasons": list(r.reasons)})
         for r in reviews if r.reasons
     )
     return CheckOutcome(findings, DomainReviewResult(reviews))
+
+
+PLUGIN = CheckPlugin[NoSettings, DomainReviewResult](
+    name="domain_review",
+    summary="names a CA's anti-phishing review is known to hold (IPs, single labels, listed words; S2)",
+    run=run,
+    result_type=DomainReviewResult,
+    faults=frozenset({FaultId.DOMAIN_REVIEW_RISK}),
+)

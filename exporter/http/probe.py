@@ -22,7 +22,8 @@ from exporter.models import CheckResult
 from exporter.http.collector import render_results
 from exporter.config import Config, Target, TargetConfig, resolve_target
 from exporter.engine.context import ProbeContext, Resources
-from exporter.report import addresses_of, build_report
+from exporter.report import build_report
+from exporter.views import resolved_addresses
 from exporter.engine.runner import run_target
 
 
@@ -94,7 +95,7 @@ class ProbeHandler:
             return _error(exc.status, exc.reason)
         if fmt == "prometheus":
             return web.Response(body=render_results(target, results), headers={"Content-Type": CONTENT_TYPE_LATEST})
-        report = build_report(target.host, target.port, addresses_of(results), results)
+        report = build_report(target.host, target.port, resolved_addresses(results), results)
         return web.json_response(report, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
     async def _probe(self, daemon: Daemon, target: Target, configured: bool, config: Config) -> dict[str, CheckResult]:

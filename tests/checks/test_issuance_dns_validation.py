@@ -115,5 +115,5 @@ def test_find_zone_servers_climbs_to_the_delegated_zone(ilab: IssuanceLab) -> No
 
 def test_dns_validation_applies_only_when_configured(ilab: IssuanceLab) -> None:
     target = Config.model_validate(ilab.config_dict({"host": ilab.txt_host("txt-ok")})).resolved_targets()[0]
-    assert not CHECKS["dns_validation"].applies(target)
-    assert CHECKS["dns_validation"].applies(txt_config(ilab, "txt-ok", TXT_OK).resolved_targets()[0])
+    assert not CHECKS["dns_validation"].applies_to(target)
+    assert CHECKS["dns_validation"].applies_to(txt_config(ilab, "txt-ok", TXT_OK).resolved_targets()[0])

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from exporter.checks.base import NoSettings
 from exporter.checks.domain_review import WORDS, review_name, run
 from exporter.config import Config, Target
 from sslfault_lab.scenarios import SPECS
@@ -77,9 +78,9 @@ def _target(host: str, names: list[str]) -> Target:
 
 def test_check_reviews_every_certificate_name_once() -> None:
     target = _target("shop.com", ["shop.com", "*.shop.com", "my-bank.com", "bank.example"])
-    outcome = asyncio.run(run(target, None))
+    outcome = asyncio.run(run(target, NoSettings(), None))
     assert [f.data["name"] for f in outcome.findings] == ["my-bank.com", "bank.example"]
     assert all(f.fault == "domain_review_risk" for f in outcome.findings)
     assert "'bank'" in outcome.findings[0].detail
-    ip = asyncio.run(run(_target("192.0.2.10", []), None))
+    ip = asyncio.run(run(_target("192.0.2.10", []), NoSettings(), None))
     assert [f.data["name"] for f in ip.findings] == ["192.0.2.10"]

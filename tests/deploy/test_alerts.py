@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.checks import metric_specs
 from exporter.catalog.faults import FAULTS, FaultId
 from exporter.catalog.runbooks import RUNBOOKS, anchors, render_markdown
 from tools import dashboards, gen_alert_tests, gen_k8s_rules
@@ -165,6 +166,8 @@ def exported_metrics() -> set[str]:
     for path in (ROOT / "exporter").rglob("*.py"):
         for kind, name in re.findall(r'(Gauge|Counter|Info)MetricFamily\(\s*"(\w+)"', path.read_text(encoding="utf-8")):
             names.add(name + {"Gauge": "", "Counter": "_total", "Info": "_info"}[kind])
+    # The families the checks declare in their plugins.
+    names |= {s.name + ("_info" if s.kind == "info" else "") for s in metric_specs()}
     return names
 
 
