@@ -4,4 +4,5 @@ demo:
 test:
 	scripts/test.sh
 docs:
-	.venv/bin/python -m exporter.catalog.faults > docs/faults.md
+	.venv/bin/python -m exporter.docs faults > docs/faults.md
+	.venv/bin/python -m exporter.docs runbooks > docs/runbooks.md

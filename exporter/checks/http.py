@@ -217,7 +217,7 @@ PLUGIN = CheckPlugin[NoSettings, HttpResult](
     run=run,
     result_type=HttpResult,
     faults=frozenset({FaultId.HTTPS_STATUS_MISMATCH, FaultId.HTTPS_ERROR_STATUS, FaultId.HTTP_NOT_REDIRECTED,
-                      FaultId.HSTS_MISSING}),
+                      FaultId.HSTS_MISSING, FaultId.HTTPS_REDIRECTS_TO_HTTP}),
     metrics=(HTTP_STATUS,),
     samples=_samples,
 )

@@ -157,5 +157,6 @@ PLUGIN = CheckPlugin[NoSettings, LegacyTlsResult](
     summary="the server still completes a TLS 1.0 or TLS 1.1 handshake",
     run=run,
     result_type=LegacyTlsResult,
-    faults=frozenset({FaultId.TLS_LEGACY_PROTOCOL}),
+    faults=frozenset({FaultId.TLS_LEGACY_PROTOCOL, FaultId.TLS_MODERN_PROTOCOL_UNSUPPORTED,
+                      FaultId.TLS_INSECURE_CIPHER, FaultId.TLS_WEAK_CIPHER}),
 )

@@ -434,7 +434,7 @@ PLUGIN = CheckPlugin[NoSettings, MixedContentResult](
     summary="HTTPS pages that load sub-resources over http:// (blocked or upgraded, as Chromium does)",
     run=run,
     result_type=MixedContentResult,
-    faults=frozenset({FaultId.MIXED_CONTENT_BLOCKABLE, FaultId.MIXED_CONTENT_UPGRADABLE}),
+    faults=frozenset({FaultId.MIXED_CONTENT_BLOCKABLE, FaultId.MIXED_CONTENT_UPGRADABLE, FaultId.MIXED_CONTENT_FORM}),
     metrics=(MIXED_RESOURCES,),
     samples=_samples,
 )

@@ -63,6 +63,7 @@ PLUGIN = CheckPlugin[NoSettings, ReachabilityResult](
     summary="TCP connect and TLS handshake on every resolved address",
     run=run,
     result_type=ReachabilityResult,
-    faults=frozenset({FaultId.TCP_CONNECT_REFUSED, FaultId.TCP_CONNECT_TIMEOUT, FaultId.TLS_HANDSHAKE_FAILED}),
+    faults=frozenset({FaultId.TCP_CONNECT_REFUSED, FaultId.TCP_CONNECT_TIMEOUT, FaultId.TLS_HANDSHAKE_FAILED,
+                      FaultId.TLS_CLIENT_CERT_REQUIRED}),
     facts=_facts,
 )

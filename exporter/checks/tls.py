@@ -123,7 +123,7 @@ PLUGIN = CheckPlugin[NoSettings, TlsResult](
     result_type=TlsResult,
     faults=frozenset({FaultId.CERT_EXPIRED, FaultId.CERT_EXPIRING_SOON, FaultId.CERT_NOT_YET_VALID,
                       FaultId.CERT_HOSTNAME_MISMATCH, FaultId.CERT_LIFETIME_EXCEEDS_POLICY,
-                      FaultId.CERT_WEAK_CRYPTO, FaultId.SNI_DEFAULT_CERT_MISMATCH}),
+                      FaultId.CERT_WEAK_CRYPTO, FaultId.CERT_CRYPTO_REJECTED, FaultId.SNI_DEFAULT_CERT_MISMATCH}),
     metrics=(CERT_NOT_AFTER, CERT_NOT_BEFORE, CERT_INFO, TLS_VERSION),
     samples=_samples,
     facts=_facts,

@@ -185,7 +185,7 @@ def test_alerts_and_dashboards_use_only_real_metrics() -> None:
 
 def test_runbooks_are_generated_from_the_catalog() -> None:
     text = (ROOT / "docs/runbooks.md").read_text(encoding="utf-8")
-    assert text == render_markdown(), "docs/runbooks.md is out of date: python -m exporter.catalog.runbooks > docs/runbooks.md"
+    assert text == render_markdown(), "docs/runbooks.md is out of date: python -m exporter.docs runbooks > docs/runbooks.md"
     for anchor in anchors():
         assert f'<a id="{anchor}"></a>' in text
     for fault in FAULTS.values():
