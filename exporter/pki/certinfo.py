@@ -2,26 +2,83 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 
 from exporter.models import FaultId, Finding
 
 UTC = dt.timezone.utc
+E = TypeVar("E", bound=x509.ExtensionType)
 
-# CA/Browser Forum BR 6.3.2 (ballot SC-081): notBefore on/after date -> max days.
-LIFETIME_CAPS: tuple[tuple[dt.datetime, int], ...] = (
-    (dt.datetime(2029, 3, 15, tzinfo=UTC), 47),
-    (dt.datetime(2027, 3, 15, tzinfo=UTC), 100),
-    (dt.datetime(2026, 3, 15, tzinfo=UTC), 200),
-    (dt.datetime(1970, 1, 1, tzinfo=UTC), 398),
+# CA/Browser Forum BR 6.3.2 (and ballot SC-081) over time: notBefore on/after -> (amount, unit).
+# Before 2012-07-01 there was no cap.
+LIFETIME_SCHEDULE: tuple[tuple[dt.datetime, int, str], ...] = (
+    (dt.datetime(2029, 3, 15, tzinfo=UTC), 47, "days"),
+    (dt.datetime(2027, 3, 15, tzinfo=UTC), 100, "days"),
+    (dt.datetime(2026, 3, 15, tzinfo=UTC), 200, "days"),
+    (dt.datetime(2020, 9, 1, tzinfo=UTC), 398, "days"),
+    (dt.datetime(2018, 3, 1, tzinfo=UTC), 825, "days"),
+    (dt.datetime(2015, 4, 1, tzinfo=UTC), 39, "months"),
+    (dt.datetime(2012, 7, 1, tzinfo=UTC), 60, "months"),
 )
-WEAK_HASHES = {"sha1", "md5", "md2", "md4"}
+REJECTED_HASHES = {"sha1", "md5", "md2", "md4"}  # browsers refuse these signatures outright
+MIN_RSA_BITS, REJECTED_RSA_BITS, MIN_EC_BITS = 2048, 1024, 256
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence cryptography's deprecation warnings (several Mozilla roots have non-positive serials)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        yield
+
+
+def serial_of(cert: x509.Certificate) -> int:
+    with quiet():
+        return cert.serial_number
+
+
+def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
+    """An extension's value; None when absent or unparsable (the path checks report malformed ones)."""
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except Exception:  # noqa: BLE001 - absent, duplicated or malformed
+        return None
+
+
+def signature_valid(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """`issuer`'s key signed `cert`, with any hash (MD5 and SHA-1 too: cryptography's own
+    verify_directly_issued_by refuses them, OpenSSL does not) and any common key type."""
+    try:
+        key = issuer.public_key()
+        algorithm = cert.signature_hash_algorithm
+        params: Any = cert.signature_algorithm_parameters
+        signature, data = cert.signature, cert.tbs_certificate_bytes
+        if isinstance(key, rsa.RSAPublicKey) and isinstance(algorithm, hashes.HashAlgorithm):
+            pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()
+            key.verify(signature, data, pad, algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+            key.verify(signature, data, params)
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)) and algorithm is None:
+            key.verify(signature, data)
+        elif isinstance(key, dsa.DSAPublicKey) and isinstance(algorithm, hashes.HashAlgorithm):
+            key.verify(signature, data, algorithm)
+        else:
+            return False
+    except Exception:  # noqa: BLE001 - wrong key, unsupported or damaged: not signed by it
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -72,31 +129,20 @@ def san_names(cert: x509.Certificate) -> tuple[str, ...]:
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except Exception:  # noqa: BLE001 - any failure means "not self-signed"
-        return False
-    return True
+    """Subject equals issuer and its own key verifies its signature."""
+    return cert.subject == cert.issuer and signature_valid(cert, cert)
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when `issuer`'s name and key signed `cert`."""
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # noqa: BLE001 - wrong key, unsupported algorithm: not its issuer
-        return False
-    return True
+    return cert.issuer == issuer.subject and signature_valid(cert, issuer)
 
 
 def summarize(cert: x509.Certificate) -> CertSummary:
     return CertSummary(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
-        serial=format(cert.serial_number, "x"),
+        serial=format(serial_of(cert), "x"),
         fingerprint_sha256=hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
         key_type=key_type(cert),
         not_before=cert.not_valid_before_utc.timestamp(),
@@ -112,11 +158,42 @@ def describe(cert: x509.Certificate) -> str:
     return f"CN={cns[0].value}" if cns else cert.subject.rfc4514_string() or "(empty subject)"
 
 
-def max_lifetime_days(not_before: dt.datetime) -> int:
-    for start, days in LIFETIME_CAPS:
+def _add_months(when: dt.datetime, months: int) -> dt.datetime:
+    month = when.month - 1 + months
+    year, month = when.year + month // 12, month % 12 + 1
+    return when.replace(year=year, month=month, day=min(when.day, calendar.monthrange(year, month)[1]))
+
+
+def lifetime_cap(not_before: dt.datetime) -> tuple[dt.timedelta, str] | None:
+    """The CA/B Forum maximum in force at `not_before`, and how the rule words it; None before 2012-07-01."""
+    for start, amount, unit in LIFETIME_SCHEDULE:
         if not_before >= start:
-            return days
-    return LIFETIME_CAPS[-1][1]
+            if unit == "days":
+                return dt.timedelta(days=amount), f"{amount} days"
+            return _add_months(not_before, amount) - not_before, f"{amount} months"
+    return None
+
+
+def lifetime_finding(cert: x509.Certificate, public: bool, private_max_days: int | None = None,
+                     address: str | None = None) -> Finding | None:
+    """Over the cap in force at notBefore (public chains), or over the operator's cap for a private CA."""
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    lifetime = not_after - not_before + dt.timedelta(seconds=1)  # BR: the period is inclusive
+    if public:
+        cap = lifetime_cap(not_before)
+        if cap is None or lifetime <= cap[0]:
+            return None
+        rule = (f"publicly trusted certificates issued from {not_before:%Y-%m-%d} may be valid at most {cap[1]} "
+                "(CA/Browser Forum Baseline Requirements 6.3.2)")
+    elif private_max_days is not None:
+        if lifetime <= dt.timedelta(days=private_max_days):
+            return None
+        rule = f"the configured maximum for certificates of a private CA is {private_max_days} days"
+    else:
+        return None
+    days = lifetime.total_seconds() / 86400
+    return Finding(FaultId.CERT_LIFETIME_EXCEEDS_POLICY, f"{describe(cert)} is valid {days:.0f} days; {rule}",
+                   address, {"lifetime_days": round(days, 2)})
 
 
 def validity_findings(
@@ -141,34 +218,35 @@ def validity_findings(
     return []
 
 
-def policy_findings(cert: x509.Certificate, address: str | None = None) -> list[Finding]:
-    """Lifetime over the CA/B Forum cap, and weak signature or key."""
-    findings: list[Finding] = []
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    cap = max_lifetime_days(not_before)
-    lifetime = not_after - not_before + dt.timedelta(seconds=1)  # BR: the period is inclusive
-    if not is_self_signed(cert) and lifetime > dt.timedelta(days=cap):
-        findings.append(
-            Finding(FaultId.CERT_LIFETIME_EXCEEDS_POLICY,
-                f"{describe(cert)} is valid {lifetime.total_seconds() / 86400:.0f} days; certificates issued from "
-                f"{not_before:%Y-%m-%d} may be valid at most {cap} days",
-                address,
-            )
-        )
+def crypto_findings(cert: x509.Certificate, role: str = "", address: str | None = None) -> list[Finding]:
+    """MD5/SHA-1 signatures and RSA under 1024 bits: refused by browsers (cert_crypto_rejected). RSA under
+    2048 bits and EC under 256: below the CA/B minimum (cert_weak_crypto). `role`: "intermediate " etc."""
+    rejected: list[str] = []
     weak: list[str] = []
     try:
         algorithm = cert.signature_hash_algorithm
     except Exception:  # noqa: BLE001 - unknown algorithm: not ours to judge here
         algorithm = None
-    if isinstance(algorithm, hashes.HashAlgorithm) and algorithm.name.lower() in WEAK_HASHES:
-        weak.append(f"{algorithm.name.upper()} signature")
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+    # A self-signed certificate's own signature is never checked by clients (roots may be SHA-1).
+    if isinstance(algorithm, hashes.HashAlgorithm) and algorithm.name.lower() in REJECTED_HASHES \
+            and not is_self_signed(cert):
+        rejected.append(f"{algorithm.name.upper()} signature")
+    try:
+        key = cert.public_key()
+    except Exception:  # noqa: BLE001 - a key cryptography cannot load: nothing to measure
+        key = None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < REJECTED_RSA_BITS:
+        rejected.append(f"RSA key of {key.key_size} bits")
+    elif isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         weak.append(f"RSA key of {key.key_size} bits")
-    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 256:
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
         weak.append(f"EC key of {key.curve.key_size} bits")
     if isinstance(key, dsa.DSAPublicKey):
         weak.append("DSA key")
+    findings = []
+    if rejected:
+        findings.append(Finding(FaultId.CERT_CRYPTO_REJECTED,
+                                f"{role}{describe(cert)}: {', '.join(rejected)} (browsers refuse it)", address))
     if weak:
-        findings.append(Finding(FaultId.CERT_WEAK_CRYPTO, f"{describe(cert)}: {', '.join(weak)}", address))
+        findings.append(Finding(FaultId.CERT_WEAK_CRYPTO, f"{role}{describe(cert)}: {', '.join(weak)}", address))
     return findings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from cryptography import x509
@@ -34,3 +35,20 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _canon_value(value: str | bytes) -> str | bytes:
+    """As OpenSSL compares names: ASCII letters folded, outer spaces cut, inner runs of spaces made one."""
+    if isinstance(value, bytes):
+        return value
+    folded = "".join(ch.lower() if ch < "\x80" else ch for ch in value)
+    return " ".join(folded.split())
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_name(name: x509.Name) -> tuple[object, ...]:
+    """A hashable form of a distinguished name under which names OpenSSL treats as equal are equal."""
+    return tuple(
+        tuple(sorted(((attr.oid.dotted_string, _canon_value(attr.value)) for attr in rdn), key=repr))
+        for rdn in name.rdns
+    )
