@@ -518,9 +518,10 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_UNTRUSTED, _C, "S7",
         "Certificate not trusted",
         "No path to a trusted root exists even after fetching intermediates (self-signed, "
-        "private CA or unknown root).",
+        "private CA or unknown root), judged as OpenSSL and browsers judge it.",
         "证书不受信任",
-        "即使补全了中间证书，仍无法构建到受信任根证书的路径（自签名证书、私有 CA 或未知的根证书）。",
+        "即使补全了中间证书，仍无法构建到受信任根证书的路径（自签名证书、私有 CA 或未知的根证书），"
+        "判断方式与 OpenSSL 和浏览器一致。",
         "Replace the self-signed or private-CA certificate with one from a publicly trusted "
         "CA. For internal-only services, install the private root in every client's trust "
         "store instead.",
@@ -531,10 +532,11 @@ _ENTRIES: tuple[Fault, ...] = (
         FaultId.CERT_LIFETIME_EXCEEDS_POLICY, _W, "S7",
         "Certificate lifetime exceeds policy",
         "The certificate's validity period exceeds the CA/Browser Forum maximum in force at "
-        "its notBefore date.",
+        "its notBefore date (chains to publicly trusted roots), or the maximum the operator set "
+        "for a private CA.",
         "证书有效期超出规定上限",
         "证书的有效期超过了其生效时间（notBefore）当时 CA/浏览器论坛（CA/Browser Forum）"
-        "规定的最长期限。",
+        "规定的最长期限（仅适用于链接到公开受信任根证书的证书链），或超过了运维人员为私有 CA 设定的上限。",
         "Reissue with a validity no longer than the maximum at issuance: 398 days before "
         "2026-03-15, 200 days from 2026-03-15, 100 days from 2027-03-15 and 47 days from "
         "2029-03-15. Clients may reject over-long certificates; automate renewal.",
@@ -544,10 +546,11 @@ _ENTRIES: tuple[Fault, ...] = (
     Fault(
         FaultId.CERT_WEAK_CRYPTO, _W, "S7",
         "Weak certificate cryptography",
-        "The certificate uses a SHA-1/MD5 signature, an RSA key under 2048 bits or an EC key "
-        "under 256 bits.",
+        "The leaf or an intermediate has an RSA key under 2048 bits or an EC key under 256 "
+        "bits (below the CA/Browser Forum minimum; browsers still accept it).",
         "证书使用弱加密算法",
-        "证书使用了 SHA-1/MD5 签名、小于 2048 位的 RSA 密钥或小于 256 位的 EC 密钥。",
+        "服务器证书或中间证书使用小于 2048 位的 RSA 密钥或小于 256 位的 EC 密钥（低于 CA/浏览器论坛的"
+        "最低要求，浏览器仍会接受）。",
         "Generate a new key of at least RSA 2048 bits or ECDSA P-256, reissue the certificate "
         "with a SHA-256 (or stronger) signature, and replace it on all servers.",
         "生成至少 RSA 2048 位或 ECDSA P-256 的新密钥，重新签发使用 SHA-256（或更强）签名算法的证书，"

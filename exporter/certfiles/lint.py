@@ -8,9 +8,7 @@ either raise: an internal error becomes a finding on the file.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -18,23 +16,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509 import verification
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
+from exporter.catalog.faults import FaultId
 from exporter.certfiles.parse import INVALID, CertItem, KeyItem, ParsedFile, file_finding, read_file
+from exporter.models import Finding
+from exporter.pki.aia import ca_issuers_urls
 from exporter.pki.certinfo import (
     CertSummary,
+    crypto_findings,
     describe,
-    is_self_signed,
-    issued_by,
+    extension,
     key_family,
     key_type,
-    policy_findings,
+    lifetime_finding,
+    quiet,
     summarize,
     validity_findings,
 )
-from exporter.catalog.faults import FaultId
-from exporter.models import Finding
+from exporter.pki.roots import TrustStore, load_ca_file, system_roots
+from exporter.pki.verify import Problem, Verdict, issued, judge, self_signed
+
+__all__ = ["Analysis", "LintResult", "analyse", "lint_files"]
 
 UTC = dt.timezone.utc
 
@@ -64,6 +66,7 @@ def lint_files(
     use_system_roots: bool = True,
     now: dt.datetime | None = None,
     expiry_warning_days: float = 21,
+    private_ca_max_lifetime_days: int | None = None,
 ) -> LintResult:
     """Lint the certificate files of one upload (cert, chain and key may be split over files).
 
@@ -71,7 +74,8 @@ def lint_files(
     trust anchor (use_system_roots=False and no usable ca_file) the chain is not judged.
     """
     return analyse(paths, key_path=key_path, password=password, ca_file=ca_file,
-                   use_system_roots=use_system_roots, now=now, expiry_warning_days=expiry_warning_days).result
+                   use_system_roots=use_system_roots, now=now, expiry_warning_days=expiry_warning_days,
+                   private_ca_max_lifetime_days=private_ca_max_lifetime_days).result
 
 
 def analyse(
@@ -83,6 +87,7 @@ def analyse(
     use_system_roots: bool = True,
     now: dt.datetime | None = None,
     expiry_warning_days: float = 21,
+    private_ca_max_lifetime_days: int | None = None,
 ) -> Analysis:
     now = now or dt.datetime.now(UTC)
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
@@ -93,7 +98,9 @@ def analyse(
     if key_file is not None:
         findings += key_file.findings
     try:
-        return _rules(files, key_file, findings, ca_file, use_system_roots, now, expiry_warning_days)
+        with quiet():  # real roots with non-positive serials must not print warnings
+            return _rules(files, key_file, findings, _trust(ca_file, use_system_roots), now,
+                          (expiry_warning_days, private_ca_max_lifetime_days))
     except Exception as exc:  # noqa: BLE001 - a verdict for every input, even on our own bug
         where = paths[0] if paths else (key_path or "")
         findings.append(file_finding(INVALID, where, None, f"could not be checked ({exc.__class__.__name__})"))
@@ -101,21 +108,23 @@ def analyse(
 
 
 def _rules(files: tuple[ParsedFile, ...], key_file: ParsedFile | None, findings: list[Finding],
-           ca_file: str | Sequence[str] | None, use_system_roots: bool, now: dt.datetime, warning_days: float) -> Analysis:
+           trust: TrustStore, now: dt.datetime, limits: tuple[float, int | None]) -> Analysis:
     items = [item for parsed in files for item in parsed.certs]
     keys = [k for parsed in files for k in parsed.keys] + (key_file.keys if key_file else [])
     findings += _misplaced(files, key_file)
     if not items:
         return Analysis(LintResult(tuple(findings), ()), files=files)
     leaf = _pick_leaf(items)
-    path = _path(leaf, items)
-    findings += _validity(path, now, warning_days)
-    findings += _chain(path, _anchors(ca_file, use_system_roots), now, findings)
+    # The daemon's engine: the path OpenSSL would build from the files' certificates and the roots.
+    verdict = judge(leaf.cert, [i.cert for i in items if i is not leaf], trust, now)
+    path = _path(leaf, items, verdict)
+    findings += _validity(path, verdict, now, *limits)
+    findings += _chain(path, verdict, trust)
     findings += _order(files, path)
     findings += _key_match(keys, leaf, items)
     on_path = {id(i) for i in path}
     certificates = [summarize(leaf.cert)] + [summarize(i.cert) for i in items if i is not leaf]
-    chain = tuple(i.cert for i in path if not (i is not leaf and is_self_signed(i.cert)))
+    chain = tuple(i.cert for i in path if not (i is not leaf and self_signed(i.cert)))
     dropped = sum(1 for i in items if id(i) not in on_path)
     return Analysis(LintResult(tuple(findings), tuple(certificates)), chain, dropped, files)
 
@@ -136,29 +145,29 @@ def _misplaced(files: tuple[ParsedFile, ...], key_file: ParsedFile | None) -> li
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except Exception:  # noqa: BLE001 - missing or damaged extension: treat as an end entity
-        return False
+    constraints = extension(cert, x509.BasicConstraints)
+    return bool(constraints and constraints.ca)
 
 
 def _pick_leaf(items: list[CertItem]) -> CertItem:
     """The first certificate that issued none of the others, preferring a non-CA one."""
     def issues_another(item: CertItem) -> bool:
-        return any(other is not item and other.cert != item.cert and issued_by(other.cert, item.cert)
+        return any(other is not item and other.cert != item.cert and issued(other.cert, item.cert)
                    for other in items)
     candidates = [i for i in items if not issues_another(i)] or items
     return next((i for i in candidates if not _is_ca(i.cert)), candidates[0])
 
 
-def _path(leaf: CertItem, items: list[CertItem]) -> list[CertItem]:
+def _path(leaf: CertItem, items: list[CertItem], verdict: Verdict) -> list[CertItem]:
+    """The verdict's path as far as the files hold it (a trusted root need not be in them)."""
+    by_cert = {}
+    for item in items:
+        by_cert.setdefault(item.cert, item)
     path = [leaf]
-    while not is_self_signed(path[-1].cert):
-        seen = {i.cert for i in path}
-        issuer = next((i for i in items if i.cert not in seen and issued_by(path[-1].cert, i.cert)), None)
-        if issuer is None:
+    for cert in verdict.path[1:]:
+        if cert not in by_cert:
             break
-        path.append(issuer)
+        path.append(by_cert[cert])
     return path
 
 
@@ -171,96 +180,64 @@ def _located(finding: Finding, item: CertItem, fault: str | None = None) -> Find
     return replace(base, data={**base.data, **finding.data})
 
 
-def _validity(path: list[CertItem], now: dt.datetime, warning_days: float) -> list[Finding]:
-    """certinfo's faults on the leaf; an expired intermediate is chain_cert_expired."""
+def _validity(path: list[CertItem], verdict: Verdict, now: dt.datetime, warning_days: float,
+              private_max_days: int | None) -> list[Finding]:
+    """certinfo's faults on the leaf; an expired intermediate is chain_cert_expired; weak crypto on both."""
     leaf = path[0]
     out = [_located(f, leaf) for f in validity_findings(leaf.cert, now, warning_days)]
-    ca_leaf = _is_ca(leaf.cert)  # a chain file linted alone: CA lifetimes are not capped
-    out += [_located(f, leaf) for f in policy_findings(leaf.cert)
-            if not (ca_leaf and f.fault == FaultId.CERT_LIFETIME_EXCEEDS_POLICY)]
+    out += [_located(f, leaf) for f in crypto_findings(leaf.cert)]
+    # The CA/B caps bind chains to public roots; a chain file linted alone (a CA as "leaf") is not capped.
+    lifetime = None if _is_ca(leaf.cert) or not verdict.anchored else \
+        lifetime_finding(leaf.cert, verdict.public, private_max_days)
+    out += [_located(lifetime, leaf)] if lifetime else []
     for item in path[1:]:
-        if not is_self_signed(item.cert):
+        if not self_signed(item.cert):
             out += [_located(f, item, str(FaultId.CHAIN_CERT_EXPIRED))
                     for f in validity_findings(item.cert, now, 0) if f.fault == FaultId.CERT_EXPIRED]
+            out += [_located(f, item) for f in crypto_findings(item.cert, "intermediate ")]
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _system_roots() -> tuple[x509.Certificate, ...]:
-    try:
-        import certifi
-
-        with open(certifi.where(), "rb") as handle:
-            data = handle.read()
-    except Exception:  # noqa: BLE001 - no bundle: only --ca-file roots count
-        return ()
-    roots: list[x509.Certificate] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a few public roots have non-positive serials (deprecation noise)
-        for chunk in data.split(b"-----END CERTIFICATE-----")[:-1]:
-            try:  # one by one, so a root that a future cryptography rejects costs only itself
-                roots.append(x509.load_pem_x509_certificate(chunk + b"-----END CERTIFICATE-----\n"))
-            except Exception:  # noqa: BLE001 - skip that root
-                continue
-    return tuple(roots)
-
-
-def load_ca_file(ca_file: str) -> tuple[x509.Certificate, ...]:
-    """Certificates of a CA file (PEM bundle or DER); raises OSError/ValueError (the CLI reports it)."""
-    with open(ca_file, "rb") as handle:
-        data = handle.read()
-    if b"-----BEGIN" in data:
-        return tuple(x509.load_pem_x509_certificates(data))
-    return (x509.load_der_x509_certificate(data),)
-
-
-def _anchors(ca_file: str | Sequence[str] | None, use_system_roots: bool) -> tuple[x509.Certificate, ...]:
-    extra: tuple[x509.Certificate, ...] = ()
+def _trust(ca_file: str | Sequence[str] | None, use_system_roots: bool) -> TrustStore:
+    private: tuple[x509.Certificate, ...] = ()
     for path in [ca_file] if isinstance(ca_file, str) else list(ca_file or ()):
         try:
-            extra += load_ca_file(path)
-        except Exception:  # noqa: BLE001 - the CLI checks it first; the daemon keeps going
-            continue
-    return extra + (_system_roots() if use_system_roots else ())
+            private += load_ca_file(path)
+        except (OSError, ValueError):
+            continue  # the CLI checks it first; the daemon keeps going
+    return TrustStore(public=system_roots() if use_system_roots else (), private=private)
 
 
-def _chain(path: list[CertItem], anchors: tuple[x509.Certificate, ...], now: dt.datetime,
-           earlier: list[Finding]) -> list[Finding]:
+# Problems that have findings of their own (validity), so the path is not also called incomplete.
+_EXPLAINED = (Problem.EXPIRED, Problem.NOT_YET_VALID)
+
+
+def _chain(path: list[CertItem], verdict: Verdict, trust: TrustStore) -> list[Finding]:
     """cert_file_chain_incomplete, naming the missing issuer and where to download it."""
-    if not anchors:
-        return []  # nothing to trust: we cannot judge (documented)
+    if not trust or verdict.trusted:
+        return []  # nothing to trust: we cannot judge (documented); or nothing to say
     fault = str(FaultId.CERT_FILE_CHAIN_INCOMPLETE)
-    anchor_set = set(anchors)
-    if any(i.cert in anchor_set for i in path):
-        return []  # the files themselves reach a trusted certificate
     last = path[-1]
-    anchor = next((a for a in anchors if issued_by(last.cert, a)), None)
-    if anchor is None:
-        if is_self_signed(last.cert):
+    if not verdict.anchored:
+        if self_signed(last.cert):
             text = (f"{describe(last.cert)} is self-signed and is not a trusted root"
                     if last is path[0] else
                     f"the chain ends at the root {describe(last.cert)}, which is not a trusted root")
             return [file_finding(fault, last.file, last.line, text + "; if it is your private CA, pass it "
                                  "with --ca-file, otherwise use a certificate from a public CA")]
         return [_missing_issuer(path, last)]
-    try:
-        policy = verification.PolicyBuilder().store(verification.Store(list(anchors))).time(now)
-        policy = policy.extension_policies(ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                                           ee_policy=verification.ExtensionPolicy.permit_all())
-        policy.build_client_verifier().verify(path[0].cert, [i.cert for i in path[1:]])
-        return []
-    except Exception as exc:  # noqa: BLE001 - the path reaches a root but is rejected; say why below
-        reason = str(exc)
-    explained = {str(FaultId.CERT_EXPIRED), str(FaultId.CERT_NOT_YET_VALID), str(FaultId.CHAIN_CERT_EXPIRED)}
-    if any(f.fault in explained for f in earlier):
-        return []  # the validity finding already says why the path fails
+    rejected = [i.detail for i in verdict.issues if i.problem not in _EXPLAINED]
+    if not rejected:
+        return []  # the validity findings already say why the path fails
+    anchor = verdict.path[-1]
     return [file_finding(fault, path[0].file, path[0].line,
                          f"the certificates reach the trusted root {describe(anchor)}, but the path is "
-                         f"rejected: {reason}")]
+                         f"rejected: {'; '.join(rejected)}")]
 
 
 def _missing_issuer(path: list[CertItem], last: CertItem) -> Finding:
-    url = _ca_issuers_url(last.cert)
+    urls = ca_issuers_urls(last.cert)
+    url = urls[0] if urls else None
     issuer = last.cert.issuer.rfc4514_string() or "(empty name)"
     text = (f"no path to a trusted root: {describe(last.cert)} is issued by '{issuer}', which is neither in "
             f"the file(s) nor a trusted root")
@@ -270,17 +247,6 @@ def _missing_issuer(path: list[CertItem], last: CertItem) -> Finding:
         text += f" (the leaf's key is {key_family(last.cert)}: {key_type(last.cert)}; use the matching intermediate)"
     finding = file_finding(str(FaultId.CERT_FILE_CHAIN_INCOMPLETE), last.file, last.line, text)
     return replace(finding, data={**finding.data, "missing_issuer": issuer, "aia_url": url})
-
-
-def _ca_issuers_url(cert: x509.Certificate) -> str | None:
-    try:
-        aia = cert.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value
-    except Exception:  # noqa: BLE001 - absent or damaged: no URL to offer
-        return None
-    for access in aia:
-        if access.access_method == AuthorityInformationAccessOID.CA_ISSUERS:
-            return str(access.access_location.value)
-    return None
 
 
 def _order(files: tuple[ParsedFile, ...], path: list[CertItem]) -> list[Finding]:

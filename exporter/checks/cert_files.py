@@ -55,7 +55,8 @@ async def run(target: Target, settings: CertFileSettings, ctx: ProbeContext) -> 
     linted = await asyncio.to_thread(
         lint_files, [target.host], key_path=settings.key_path, password=_password(settings),
         ca_file=trust.ca_files, use_system_roots=trust.use_system, now=ctx.now(),
-        expiry_warning_days=target.expiry_warning_days)
+        expiry_warning_days=target.expiry_warning_days,
+        private_ca_max_lifetime_days=ctx.resources.config.defaults.private_ca_max_lifetime_days)
     return CheckOutcome(linted.findings, CertFilesResult(linted.certificates))
 
 
@@ -77,7 +78,8 @@ PLUGIN = CheckPlugin[CertFileSettings, CertFilesResult](
                       FaultId.CERT_FILE_WRONG_ORDER, FaultId.CERT_FILE_KEY_MISMATCH,
                       # The certificates in the file, judged as the tls and chain checks judge served ones.
                       FaultId.CERT_EXPIRED, FaultId.CERT_EXPIRING_SOON, FaultId.CERT_NOT_YET_VALID,
-                      FaultId.CHAIN_CERT_EXPIRED, FaultId.CERT_LIFETIME_EXCEEDS_POLICY, FaultId.CERT_WEAK_CRYPTO}),
+                      FaultId.CHAIN_CERT_EXPIRED, FaultId.CERT_LIFETIME_EXCEEDS_POLICY, FaultId.CERT_WEAK_CRYPTO,
+                      FaultId.CERT_CRYPTO_REJECTED}),
     settings=CertFileSettings,
     metrics=(CERT_NOT_AFTER, CERT_NOT_BEFORE, CERT_INFO, CHAIN_NOT_AFTER),
     samples=_samples,

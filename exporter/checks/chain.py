@@ -1,30 +1,32 @@
-"""Chain: what each address sends, judged as a path to a trusted root (guide S7, S9)."""
+"""Chain: what each address sends, judged as a path to a trusted root (guide S7, S9).
+
+Trust is OpenSSL's default verification (the pki engine); each problem that has a fault id of
+its own is reported under it and never also as cert_untrusted: an expired or not yet valid
+leaf is the tls check's, an expired intermediate is chain_cert_expired, MD5/SHA-1 signatures
+and tiny RSA keys on intermediates are cert_crypto_rejected (OpenSSL accepts them, browsers
+do not). What the strict web-PKI profile alone objects to is only a note in the result.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-import datetime as dt
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.x509.verification import Store
 
-from exporter.pki.certinfo import describe, is_self_signed, key_family
-from exporter.pki.paths import ServedShape, Verdict, complete_via_aia, parse_issuer_document, served_shape, verify
-from exporter.target import Target
-from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings, Sample
 from exporter.checks._metrics import CHAIN_NOT_AFTER
+from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings, Sample
 from exporter.models import CheckOutcome, FaultId, Finding
-from exporter.net.http import fetch
+from exporter.pki.certinfo import crypto_findings, describe, key_family
+from exporter.pki.paths import MAX_SERVED, Judgement, ServedShape, served_shape
+from exporter.pki.verify import Issue, Problem, self_signed
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
+    from exporter.net.tls import Handshake
 
-AIA_TTL_SECONDS = 3600.0
-AIA_FAILURE_TTL_SECONDS = 300.0
-AIA_MAX_BYTES = 64 * 1024
-# Path building compares certificates pairwise: a 300-certificate "chain" must not cost seconds.
-MAX_CHAIN = 16
+_VALIDITY = (Problem.EXPIRED, Problem.NOT_YET_VALID)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class AddressChain:
     trusted: bool
     chain_not_after: float | None  # earliest notAfter on the built path, anchor excluded
     path: tuple[str, ...]  # subjects, leaf first
+    notes: tuple[str, ...] = ()  # what stricter or more lenient clients would say; never a fault
 
 
 @dataclass(frozen=True)
@@ -42,70 +45,59 @@ class ChainResult:
 
 
 async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
-    served = await ctx.served_handshakes()
-    store = ctx.resources.trust_store
     findings: list[Finding] = []
     results: list[AddressChain] = []
     judged: dict[tuple[bytes, ...], tuple[list[Finding], AddressChain]] = {}
-    for hs in served:
+    for hs in await ctx.served_handshakes():
         if hs.chain_der in judged:  # many addresses behind one name usually serve the same chain
             same_findings, same = judged[hs.chain_der]
             findings += [replace(f, address=hs.address) for f in same_findings]
             results.append(replace(same, address=hs.address))
             continue
         try:
-            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_CHAIN]]
+            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_SERVED]]
+            judgement = await ctx.judged_chain(hs)
         except ValueError as exc:
             # Garbage from a broken or hostile server: no client can build a path from it.
-            findings.append(Finding(FaultId.CERT_UNTRUSTED, f"the server sent a certificate that cannot be parsed: {exc}",
-                                    hs.address))
+            findings.append(Finding(FaultId.CERT_UNTRUSTED,
+                                    f"the server sent a certificate that cannot be parsed: {exc}", hs.address))
             continue
-        address_findings, result = await _judge(chain, hs.address, target, ctx, store)
-        if len(hs.chain_der) > MAX_CHAIN:
-            address_findings.append(Finding(FaultId.CHAIN_EXTRA_CERTS, f"the server sends {len(hs.chain_der)} certificates; only the first "
-                f"{MAX_CHAIN} were examined (a real chain has 2 to 4)", hs.address))
+        address_findings, result = _judge(chain, judgement, hs)
         judged[hs.chain_der] = (address_findings, result)
         findings += address_findings
         results.append(result)
     return CheckOutcome(tuple(findings), ChainResult(tuple(results)))
 
 
-async def _judge(
-    chain: list[x509.Certificate], address: str, target: Target, ctx: ProbeContext, store: Store
-) -> tuple[list[Finding], AddressChain]:
-    now = ctx.now()
-    leaf = chain[0]
+def _judge(chain: list[x509.Certificate], judgement: Judgement, hs: Handshake) -> tuple[list[Finding], AddressChain]:
+    address, verdict = hs.address, judgement.verdict
     shape = served_shape(chain)
     findings = _shape_findings(chain, shape, address)
-    expired = [chain[i] for i in shape.path[1:] if not is_self_signed(chain[i]) and chain[i].not_valid_after_utc < now]
-    for cert in expired:
-        findings.append(
-            Finding(FaultId.CHAIN_CERT_EXPIRED,
-                    f"intermediate {describe(cert)} expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC", address)
-        )
-    # Judge trust at a moment the leaf is valid, so an expired leaf is reported as expired, not untrusted.
-    at = min(max(now, leaf.not_valid_before_utc + dt.timedelta(seconds=1)),
-             leaf.not_valid_after_utc - dt.timedelta(seconds=1))
-    verdict = verify(leaf, chain[1:], store, at, target.host)
-    fetched_note = ""
-    if not verdict.trusted and not _is_validity_error(verdict):
-        top = chain[shape.path[-1]]
-        completion = await complete_via_aia(top, lambda url: _fetch_issuer(ctx, url), ctx.limits.max_aia_fetches)
-        if completion.fetched:
-            completed = verify(leaf, chain[1:] + [c for c, _ in completion.fetched], store, at, target.host)
-            if completed.trusted:
-                findings.append(_incomplete_finding(chain, completion.fetched, address))
-                verdict = completed
-            else:
-                fetched_note = f"; even with {len(completion.fetched)} issuer(s) fetched via AIA: {completed.error}"
-        if completion.errors:
-            fetched_note += "; AIA: " + "; ".join(completion.errors)
-    if not verdict.trusted and not (expired and _is_validity_error(verdict)):
-        findings.append(Finding(FaultId.CERT_UNTRUSTED, _untrusted_detail(chain, shape, verdict) + fetched_note, address))
-    path = verdict.path or tuple(chain[i] for i in shape.path)
-    non_anchor = [c for c in path[:-1]] if verdict.trusted else [c for c in path if not is_self_signed(c)]
+    if len(hs.chain_der) > MAX_SERVED:
+        findings.append(Finding(FaultId.CHAIN_EXTRA_CERTS, f"the server sends {len(hs.chain_der)} certificates; "
+                                f"only the first {MAX_SERVED} were examined (a real chain has 2 to 4)", address))
+    if judgement.incomplete and judgement.completion is not None:
+        findings.append(_incomplete_finding(chain, judgement.completion.fetched, address))
+    anchor_depth = len(verdict.path) - 1 if verdict.anchored else len(verdict.path)
+    intermediates = verdict.path[1:anchor_depth]
+    for cert in intermediates:
+        findings += crypto_findings(cert, "intermediate ", address)
+    untrusted: list[Issue] = []
+    for issue in verdict.issues:
+        if issue.problem in _VALIDITY and issue.depth == 0:
+            continue  # the tls check reports the leaf's own validity
+        if issue.problem is Problem.EXPIRED and 0 < issue.depth < anchor_depth:
+            findings.append(Finding(FaultId.CHAIN_CERT_EXPIRED, f"intermediate {issue.detail}", address))
+            continue
+        untrusted.append(issue)
+    if untrusted:
+        findings.append(Finding(FaultId.CERT_UNTRUSTED, _untrusted_detail(untrusted, judgement), address,
+                                {"problems": sorted({str(i.problem) for i in untrusted})}))
+    # Chain expiry: the earliest notAfter on the path, the anchor (or any self-signed top) excluded.
+    non_anchor = [c for c in verdict.path[:anchor_depth] if verdict.anchored or not self_signed(c)]
     chain_not_after = min((c.not_valid_after_utc.timestamp() for c in non_anchor), default=None)
-    result = AddressChain(address, len(chain), verdict.trusted, chain_not_after, tuple(describe(c) for c in path))
+    result = AddressChain(address, len(hs.chain_der), verdict.trusted, chain_not_after,
+                          tuple(describe(c) for c in verdict.path), verdict.notes)
     return findings, result
 
 
@@ -127,50 +119,23 @@ def _shape_findings(chain: list[x509.Certificate], shape: ServedShape, address: 
 def _incomplete_finding(
     chain: list[x509.Certificate], fetched: tuple[tuple[x509.Certificate, str], ...], address: str
 ) -> Finding:
-    missing = [c for c, _ in fetched if not is_self_signed(c)] or [fetched[0][0]]
-    parts = [f"{describe(c)} ({key_family(c)}) from {url}" for c, url in fetched if c in missing]
+    missing = [(c, url) for c, url in fetched if c.subject != c.issuer] or [fetched[0]]
+    parts = [f"{describe(c)} ({key_family(c)}) from {url}" for c, url in missing]
     detail = (f"server sends {len(chain)} certificate{'s' if len(chain) != 1 else ''}; missing issuer "
               + "; ".join(parts))
     data = {"missing": [{"subject": c.subject.rfc4514_string(), "key_type": key_family(c), "url": url}
-                        for c, url in fetched if c in missing]}
+                        for c, url in missing]}
     return Finding(FaultId.CHAIN_INCOMPLETE, detail, address, data)
 
 
-def _is_validity_error(verdict: Verdict) -> bool:
-    return bool(verdict.error) and "validation time" in (verdict.error or "")
-
-
-def _untrusted_detail(chain: list[x509.Certificate], shape: ServedShape, verdict: Verdict) -> str:
-    top = chain[shape.path[-1]]
-    if len(shape.path) == 1 and is_self_signed(top):
-        reason = f"{describe(top)} is self-signed"
-    elif is_self_signed(top):
-        reason = f"the chain ends at {describe(top)}, which is not a trusted root"
-    else:
-        reason = f"no trusted root found for issuer {top.issuer.rfc4514_string()}"
-    return f"{reason} ({verdict.error})"
-
-
-async def _fetch_issuer(ctx: ProbeContext, url: str) -> list[x509.Certificate]:
-    cache = ctx.resources.aia_cache
-    cached = cache.get(url)
-    if cached is not None:
-        if isinstance(cached, str):
-            raise OSError(cached)
-        return cached
-    try:
-        response = await fetch(ctx.resources.session, url, timeout=min(5.0, ctx.target.timeout / 2),
-                               max_bytes=AIA_MAX_BYTES, allow_redirects=True)
-        if response.status != 200:
-            raise OSError(f"HTTP {response.status}")
-        certs = parse_issuer_document(response.body)
-        if not certs:
-            raise OSError("not a certificate (DER, PKCS#7 or PEM)")
-    except Exception as exc:
-        cache.put(url, str(exc) or type(exc).__name__, AIA_FAILURE_TTL_SECONDS)
-        raise
-    cache.put(url, certs, AIA_TTL_SECONDS)
-    return certs
+def _untrusted_detail(issues: list[Issue], judgement: Judgement) -> str:
+    detail = "; ".join(dict.fromkeys(i.detail for i in issues))
+    completion = judgement.completion
+    if completion is not None and completion.fetched and not judgement.verdict.anchored:
+        detail += f" (even with {len(completion.fetched)} issuer(s) fetched via AIA)"
+    if completion is not None and completion.errors:
+        detail += "; AIA: " + "; ".join(completion.errors)
+    return detail
 
 
 def _samples(target: Target, result: ChainResult) -> list[Sample]:
@@ -190,7 +155,9 @@ PLUGIN = CheckPlugin[NoSettings, ChainResult](
     run=run,
     result_type=ChainResult,
     faults=frozenset({FaultId.CERT_UNTRUSTED, FaultId.CHAIN_CERT_EXPIRED, FaultId.CHAIN_INCOMPLETE,
-                      FaultId.CHAIN_WRONG_ORDER, FaultId.CHAIN_CONTAINS_ROOT, FaultId.CHAIN_EXTRA_CERTS}),
+                      FaultId.CHAIN_WRONG_ORDER, FaultId.CHAIN_CONTAINS_ROOT, FaultId.CHAIN_EXTRA_CERTS,
+                      # on intermediates (the tls check judges the leaf)
+                      FaultId.CERT_CRYPTO_REJECTED, FaultId.CERT_WEAK_CRYPTO}),
     metrics=(CHAIN_NOT_AFTER,),
     samples=_samples,
     facts=_facts,

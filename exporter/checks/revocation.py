@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, SignatureAlgorithmOID
 
+from exporter.pki.aia import ca_issuers_urls
 from exporter.pki.certinfo import describe
-from exporter.pki.paths import ca_issuers_urls, issued_by
-from exporter.checks.chain import _fetch_issuer  # shares the AIA cache with the chain check
+from exporter.pki.verify import issued
 from exporter.target import Target
 from exporter.errors import DependencyError, InvalidResponse
 from exporter.checks.base import CheckPlugin, NoSettings
@@ -150,11 +150,11 @@ async def _issuer(ctx: ProbeContext, leaf: x509.Certificate, chain: tuple[bytes,
     """The leaf's issuer: from what the server sent, else from its AIA caIssuers URL."""
     for der in chain[1:]:
         cert = x509.load_der_x509_certificate(der)
-        if issued_by(leaf, cert):
+        if issued(leaf, cert):
             return cert
     for url in ca_issuers_urls(leaf):
-        try:
-            found = next((c for c in await _fetch_issuer(ctx, url) if issued_by(leaf, c)), None)
+        try:  # the fetcher (and its cache) the chain check uses
+            found = next((c for c in await ctx.issuers_at(url) if issued(leaf, c)), None)
         except Exception:  # noqa: BLE001 - a broken AIA URL: try the next one
             continue
         if found is not None:
@@ -229,7 +229,7 @@ def _authorised_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, no
     if named(issuer):
         return issuer
     for cert in response.certificates:
-        if named(cert) and issued_by(cert, issuer) and _ocsp_signing(cert) \
+        if named(cert) and issued(cert, issuer) and _ocsp_signing(cert) \
                 and cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             return cert
     raise RevocationError("the response is signed by a responder the issuer did not authorise")

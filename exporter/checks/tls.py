@@ -1,4 +1,9 @@
-"""TLS: the leaf each address serves: validity, host name, lifetime policy, crypto, no-SNI default."""
+"""TLS: the leaf each address serves: validity, host name, lifetime policy, crypto, no-SNI default.
+
+The CA/B Forum lifetime caps bind publicly trusted CAs only: the leaf is judged against them
+when its path (the pki engine's, shared with the chain check) ends at a public root, and
+against `private_ca_max_lifetime_days` when it ends at one of the operator's CA files.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,25 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from exporter.pki.certinfo import CertSummary, describe, policy_findings, san_names, summarize, validity_findings
+from pydantic import Field
+
+from exporter.pki.certinfo import (CertSummary, crypto_findings, describe, lifetime_finding, san_names, summarize,
+                                   validity_findings)
 from exporter.pki.names import covers
 from exporter.target import Target
 from exporter.errors import InvalidResponse
-from exporter.checks.base import AddressFacts, CheckPlugin, Facts, MetricSpec, NoSettings, Sample
+from exporter.checks.base import AddressFacts, CheckPlugin, Facts, MetricSpec, Sample, Settings
 from exporter.checks._metrics import CERT_INFO, CERT_NOT_AFTER, CERT_NOT_BEFORE, leaf_samples
 from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.tls import ConnectStatus, Handshake
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
+
+
+class TlsSettings(Settings):
+    # Longest lifetime (days) accepted for leaves of a private CA (a `trust.ca_files` root); unset: no cap.
+    private_ca_max_lifetime_days: int | None = Field(default=None, ge=1, le=36500)
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,7 @@ class TlsResult:
     addresses: tuple[AddressTls, ...]
 
 
-async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: TlsSettings, ctx: ProbeContext) -> CheckOutcome:
     served = await ctx.served_handshakes()
     now = ctx.now()
     # An unparsable leaf is reported by the chain check (cert_untrusted); here there are no facts to give.
@@ -47,7 +60,7 @@ async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckO
     if ctx.default_sni() is not None:
         for hs in served:
             asyncio.ensure_future(ctx.handshake(hs.address, None))
-    judged = await asyncio.gather(*(_judge_address(hs, target, ctx, now) for hs in served))
+    judged = await asyncio.gather(*(_judge_address(hs, target, settings, ctx, now) for hs in served))
     findings = [f for address_findings, _ in judged for f in address_findings]
     per_address = [address for _, address in judged]
     return CheckOutcome(tuple(findings), TlsResult(tuple(per_address)))
@@ -62,11 +75,12 @@ def _parses(der: bytes) -> bool:
 
 
 async def _judge_address(
-    hs: Handshake, target: Target, ctx: ProbeContext, now: dt.datetime
+    hs: Handshake, target: Target, settings: TlsSettings, ctx: ProbeContext, now: dt.datetime
 ) -> tuple[list[Finding], AddressTls]:
     leaf = x509.load_der_x509_certificate(hs.chain_der[0])
     findings = validity_findings(leaf, now, target.expiry_warning_days, hs.address)
-    findings += policy_findings(leaf, hs.address)
+    findings += crypto_findings(leaf, "", hs.address)
+    findings += await _lifetime(hs, leaf, settings, ctx)
     covered = covers(leaf, target.host)
     if not covered:
         names = ", ".join(san_names(leaf)) or "no subjectAltName at all"
@@ -81,6 +95,17 @@ async def _judge_address(
         if finding:
             findings.append(finding)
     return findings, AddressTls(hs.address, hs.version, hs.cipher, summarize(leaf), no_sni_subject)
+
+
+async def _lifetime(hs: Handshake, leaf: x509.Certificate, settings: TlsSettings, ctx: ProbeContext) -> list[Finding]:
+    try:
+        verdict = (await ctx.judged_chain(hs)).verdict
+    except ValueError:
+        return []  # an intermediate cannot be parsed: the chain check says so; no anchor, no rule
+    if not verdict.anchored:
+        return []  # no path to any root: neither the public rules nor the operator's cap apply
+    finding = lifetime_finding(leaf, verdict.public, settings.private_ca_max_lifetime_days, hs.address)
+    return [finding] if finding else []
 
 
 def _judge_default(hs: Handshake, host: str) -> tuple[str | None, Finding | None]:
@@ -116,7 +141,7 @@ def _facts(result: TlsResult) -> Facts:
         for a in result.addresses))
 
 
-PLUGIN = CheckPlugin[NoSettings, TlsResult](
+PLUGIN = CheckPlugin[TlsSettings, TlsResult](
     name="tls",
     summary="the leaf each address serves: validity, host name, lifetime policy, key strength, no-SNI default",
     run=run,
@@ -124,6 +149,8 @@ PLUGIN = CheckPlugin[NoSettings, TlsResult](
     faults=frozenset({FaultId.CERT_EXPIRED, FaultId.CERT_EXPIRING_SOON, FaultId.CERT_NOT_YET_VALID,
                       FaultId.CERT_HOSTNAME_MISMATCH, FaultId.CERT_LIFETIME_EXCEEDS_POLICY,
                       FaultId.CERT_WEAK_CRYPTO, FaultId.CERT_CRYPTO_REJECTED, FaultId.SNI_DEFAULT_CERT_MISMATCH}),
+    settings=TlsSettings,
+    defaultable=("private_ca_max_lifetime_days",),
     metrics=(CERT_NOT_AFTER, CERT_NOT_BEFORE, CERT_INFO, TLS_VERSION),
     samples=_samples,
     facts=_facts,

@@ -18,7 +18,8 @@ from dataclasses import asdict
 from typing import Any
 
 from exporter.certfiles.fix import FixError, write_fixed
-from exporter.certfiles.lint import analyse, load_ca_file
+from exporter.certfiles.lint import analyse
+from exporter.pki.roots import load_ca_file
 from exporter.models import CheckOutcome, CheckResult, CheckStatus
 from exporter.report import build_report, exit_code, render_text
 
@@ -60,6 +61,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="write a normalised copy next to the first FILE as <name>.fixed.pem")
     parser.add_argument("--expiry-warning-days", type=float, default=21.0, metavar="N",
                         help="warn when the leaf expires within N days (default 21)")
+    parser.add_argument("--private-ca-max-lifetime-days", type=int, default=None, metavar="N",
+                        help="for a chain to a --ca-file root: warn when the leaf is valid longer than N days "
+                             "(the CA/Browser Forum caps bind public roots only)")
     return parser
 
 
@@ -96,6 +100,8 @@ def _validate(args: argparse.Namespace) -> bytes | None:
             raise UsageError(f"CA file {args.ca_file}: no readable certificate ({exc.__class__.__name__})") from exc
     if args.expiry_warning_days < 0:
         raise UsageError("--expiry-warning-days must not be negative")
+    if args.private_ca_max_lifetime_days is not None and args.private_ca_max_lifetime_days < 1:
+        raise UsageError("--private-ca-max-lifetime-days must be at least 1")
     return _password(args)
 
 
@@ -107,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     started = time.time()
     analysis = analyse(args.files, key_path=args.key, password=password, ca_file=args.ca_file,
-                       expiry_warning_days=args.expiry_warning_days)
+                       expiry_warning_days=args.expiry_warning_days,
+                       private_ca_max_lifetime_days=args.private_ca_max_lifetime_days)
     target = "file:" + ",".join(args.files)
     outcome = CheckOutcome(analysis.result.findings, analysis.result)
     result = CheckResult(target, CHECK, CheckStatus.OK, started, time.time() - started, outcome)

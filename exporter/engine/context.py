@@ -10,74 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
-import warnings
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-import certifi
 from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.verification import Store
 
 from exporter.config import Config, Target
 from exporter.errors import DependencyError
 from exporter.net.dns import Resolution, make_resolver, resolve_addresses
-from exporter.net.http import make_session
+from exporter.net.http import fetch, make_session
 from exporter.net.tls import ConnectStatus, Handshake, handshake
+from exporter.pki.aia import AiaError, IssuerFetcher
+from exporter.pki.cache import TTLCache
+from exporter.pki.paths import MAX_SERVED, Judgement, judge_served
+from exporter.pki.roots import TrustStore, load_trust
+
+__all__ = ["ProbeContext", "Resources", "TTLCache"]
 
 T = TypeVar("T")
 
 
-def load_roots(use_system: bool, ca_files: tuple[str, ...]) -> list[x509.Certificate]:
-    roots: list[x509.Certificate] = []
-    if use_system:
-        with warnings.catch_warnings():
-            # One Mozilla root has a negative serial; cryptography warns but loads it.
-            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-            roots += x509.load_pem_x509_certificates(Path(certifi.where()).read_bytes())
-    for path in ca_files:
-        roots += x509.load_pem_x509_certificates(Path(path).read_bytes())
-    return roots
-
-
 CRL_CACHE_BYTES = 64 * 1024 * 1024
-
-
-class TTLCache:
-    """A small LRU with per-entry expiry and an optional total weight (bytes); bounded so hostile
-    URLs cannot grow it."""
-
-    def __init__(self, max_entries: int = 512, max_weight: int | None = None) -> None:
-        self._data: OrderedDict[str, tuple[float, Any, int]] = OrderedDict()
-        self._max = max_entries
-        self._max_weight = max_weight
-        self._weight = 0
-
-    def get(self, key: str) -> Any | None:
-        item = self._data.get(key)
-        if item is None or item[0] < time.monotonic():
-            self._pop(key)
-            return None
-        self._data.move_to_end(key)
-        return item[1]
-
-    def put(self, key: str, value: Any, ttl: float, weight: int = 0) -> None:
-        if self._max_weight is not None and weight > self._max_weight:
-            return  # larger than the whole cache: never kept
-        self._pop(key)
-        self._data[key] = (time.monotonic() + ttl, value, weight)
-        self._weight += weight
-        while len(self._data) > self._max or (self._max_weight is not None and self._weight > self._max_weight):
-            self._pop(next(iter(self._data)))
-
-    def _pop(self, key: str) -> None:
-        item = self._data.pop(key, None)
-        if item is not None:
-            self._weight -= item[2]
+AIA_TIMEOUT_SECONDS = 5.0
 
 
 class Resources:
@@ -88,12 +43,16 @@ class Resources:
         self.deny_private_fetches = deny_private_fetches
         self._closed = False
         self.resolver = make_resolver(config.resolver.endpoints(), config.resolver.timeout)
-        self.roots = load_roots(config.trust.use_system, config.trust.ca_files)
-        self.aia_cache = TTLCache()
-        self.trust_store = Store(self.roots)  # built once per config: every chain verification uses it
+        # Built once per config: every chain verdict uses it; CA files are "private" roots.
+        self.trust: TrustStore = load_trust(config.trust.use_system, config.trust.ca_files)
+        self.aia = IssuerFetcher()  # shared by the chain and revocation checks of every target
         # CRLs can be megabytes, and a hostile certificate can name any CRL URL: bound the bytes kept.
         self.crl_cache = TTLCache(max_entries=64, max_weight=CRL_CACHE_BYTES)
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def roots(self) -> tuple[x509.Certificate, ...]:
+        return self.trust.certificates
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -165,6 +124,29 @@ class ProbeContext:
         if not served:
             raise DependencyError("no address completed a TLS handshake; see the reachability check")
         return served
+
+    async def issuers_at(self, url: str) -> tuple[x509.Certificate, ...]:
+        """The certificates an AIA caIssuers URL serves (cached per config, bounded)."""
+        async def download(address: str, max_bytes: int) -> bytes:
+            timeout = min(AIA_TIMEOUT_SECONDS, self.target.timeout / 2)
+            response = await fetch(self.resources.session, address, timeout=timeout, max_bytes=max_bytes,
+                                   allow_redirects=True)
+            if response.status != 200:
+                raise AiaError(f"HTTP {response.status}")
+            return response.body
+
+        return await self.resources.aia.fetch(url, download)
+
+    async def judged_chain(self, hs: Handshake) -> Judgement:
+        """The verdict on what an address sent (AIA-completed when an issuer is missing), once per
+        chain per run: the tls check needs its anchor (lifetime rules), the chain check the rest.
+        Raises ValueError when a sent certificate cannot be parsed."""
+        async def judge() -> Judgement:
+            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_SERVED]]
+            return await judge_served(chain, self.resources.trust, self.now(), self.issuers_at,
+                                      self.limits.max_aia_fetches)
+
+        return await self._memoised(("chain", hs.chain_der[:MAX_SERVED]), judge)
 
     def cancel_pending(self) -> None:
         for future in self._memo.values():

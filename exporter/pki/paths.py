@@ -1,18 +1,23 @@
-"""Certificate paths: order of what was served, trust via cryptography, AIA completion."""
+"""What a server sends, judged: the shape of the sent chain, and the verdict with AIA completion.
+
+`judge_served` is the one entry the daemon's checks use (memoised per handshake by the probe
+context, so the tls and chain checks share it); `lint-cert` calls `verify.judge` directly.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import AuthorityInformationAccessOID
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from exporter.pki.certinfo import is_self_signed, issued_by, san_names
+from exporter.pki.aia import Completion, Fetch, complete
+from exporter.pki.roots import TrustStore
+from exporter.pki.verify import Problem, Verdict, issued, judge, self_signed, strict_profile_note
+
+# Path building compares certificates pairwise: a 300-certificate "chain" must not cost seconds.
+MAX_SERVED = 16
 
 
 @dataclass(frozen=True)
@@ -28,8 +33,8 @@ class ServedShape:
 def served_shape(chain: Sequence[x509.Certificate]) -> ServedShape:
     path = [0]
     unused = set(range(1, len(chain)))
-    while not is_self_signed(chain[path[-1]]):
-        nxt = next((i for i in sorted(unused) if issued_by(chain[path[-1]], chain[i])), None)
+    while not self_signed(chain[path[-1]]):
+        nxt = next((i for i in sorted(unused) if issued(chain[path[-1]], chain[i])), None)
         if nxt is None:
             break
         path.append(nxt)
@@ -37,101 +42,39 @@ def served_shape(chain: Sequence[x509.Certificate]) -> ServedShape:
     # In order means: the path certificates are sent as leaf, its issuer, its issuer's issuer...
     on_path_in_sent_order = [i for i in range(len(chain)) if i in path]
     wrong_order = on_path_in_sent_order != path or path != list(range(len(path)))
-    root = next((i for i in range(1, len(chain)) if is_self_signed(chain[i])), None)
+    root = next((i for i in range(1, len(chain)) if self_signed(chain[i])), None)
     extra = tuple(sorted(unused - ({root} if root is not None and root in path else set())))
     return ServedShape(tuple(path), wrong_order, root, extra)
 
 
-def ca_issuers_urls(cert: x509.Certificate) -> list[str]:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except Exception:  # noqa: BLE001 - absent, malformed or unsupported: nothing to follow
-        return []
-    return [
-        d.access_location.value
-        for d in aia
-        if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
-        and isinstance(d.access_location, x509.UniformResourceIdentifier)
-        and d.access_location.value.lower().startswith(("http://", "https://"))
-    ]
-
-
-def parse_issuer_document(body: bytes) -> list[x509.Certificate]:
-    """AIA caIssuers: DER certificate, certs-only PKCS#7 (.p7c), or (non-standard) PEM."""
-    for loader in (
-        lambda b: [x509.load_der_x509_certificate(b)],
-        pkcs7.load_der_pkcs7_certificates,
-        x509.load_pem_x509_certificates,
-        pkcs7.load_pem_pkcs7_certificates,
-    ):
-        try:
-            certs = loader(body)
-        except Exception:  # noqa: BLE001 - try the next format
-            continue
-        if certs:
-            return list(certs)
-    return []
-
-
 @dataclass(frozen=True)
-class Verdict:
-    trusted: bool
-    path: tuple[x509.Certificate, ...]  # the verified path, leaf to anchor (empty when untrusted)
-    error: str | None = None
+class Judgement:
+    """The verdict on what was sent, completed via AIA when an issuer was missing."""
+
+    verdict: Verdict  # the final one (with fetched issuers when they helped)
+    served: Verdict  # on the sent certificates alone
+    completion: Completion | None = None  # None: nothing was missing, no fetch tried
+
+    @property
+    def incomplete(self) -> bool:
+        """The sent certificates reach no root, but do once the fetched issuers are added."""
+        return not self.served.anchored and self.verdict.anchored
 
 
-def verify(
-    leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], store: Store, at: dt.datetime, host: str
-) -> Verdict:
-    """Path validation only: the subject is one of the leaf's own names (host name is the tls check's job)."""
-    names = san_names(leaf) or (host,)
-    try:
-        subject: x509.DNSName | x509.IPAddress = x509.IPAddress(ipaddress.ip_address(names[0]))
-    except ValueError:
-        subject = x509.DNSName(names[0].lstrip("*."))
-        if names[0].startswith("*."):
-            subject = x509.DNSName("wildcard-probe." + names[0][2:])
-    verifier = PolicyBuilder().store(store).time(at).build_server_verifier(subject)
-    try:
-        path = verifier.verify(leaf, list(intermediates))
-    except VerificationError as exc:
-        return Verdict(False, (), str(exc))
-    return Verdict(True, tuple(path))
+async def judge_served(chain: Sequence[x509.Certificate], trust: TrustStore, at: dt.datetime, fetch: Fetch,
+                       max_fetches: int) -> Judgement:
+    """`chain` as sent (leaf first, at most MAX_SERVED); `fetch` downloads an AIA caIssuers URL."""
+    served = judge(chain[0], chain[1:MAX_SERVED], trust, at)
+    missing = not served.anchored and served.issues and served.issues[0].problem is Problem.NO_ISSUER
+    if not missing or max_fetches <= 0:
+        return Judgement(_noted(served, at), served)
+    completion = await complete(served.path[-1], fetch, max_fetches)
+    if not completion.fetched:
+        return Judgement(served, served, completion)
+    completed = judge(chain[0], [*chain[1:MAX_SERVED], *(c for c, _ in completion.fetched)], trust, at)
+    return Judgement(_noted(completed, at) if completed.anchored else served, served, completion)
 
 
-Fetcher = Callable[[str], Awaitable[list[x509.Certificate]]]
-
-
-@dataclass(frozen=True)
-class Completion:
-    fetched: tuple[tuple[x509.Certificate, str], ...]  # (certificate, URL it came from)
-    errors: tuple[str, ...]
-
-
-async def complete_via_aia(top: x509.Certificate, fetch: Fetcher, max_fetches: int) -> Completion:
-    """Follow caIssuers from the top of the served path, as Windows, macOS and Chrome do."""
-    fetched: list[tuple[x509.Certificate, str]] = []
-    errors: list[str] = []
-    current = top
-    for _ in range(max_fetches):
-        if is_self_signed(current):
-            break
-        urls = ca_issuers_urls(current)
-        if not urls:
-            break
-        issuer = None
-        for url in urls:
-            try:
-                candidates = await fetch(url)
-            except Exception as exc:  # noqa: BLE001 - a broken AIA URL is data, not a crash
-                errors.append(f"{url}: {exc or type(exc).__name__}")
-                continue
-            issuer = next((c for c in candidates if issued_by(current, c)), None)
-            if issuer is not None:
-                fetched.append((issuer, url))
-                break
-            errors.append(f"{url}: no certificate there issued {current.subject.rfc4514_string()}")
-        if issuer is None:
-            break
-        current = issuer
-    return Completion(tuple(fetched), tuple(errors))
+def _noted(verdict: Verdict, at: dt.datetime) -> Verdict:
+    note = strict_profile_note(verdict, at)
+    return replace(verdict, notes=(*verdict.notes, note)) if note else verdict

@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
+from cryptography.x509.verification import PolicyBuilder, Store
 
 from exporter.pki.constraints import violations
-from exporter.pki.certinfo import describe, extension, quiet, serial_of, signature_valid
+from exporter.pki.certinfo import describe, extension, quiet, san_names, serial_of, signature_valid
 from exporter.pki.names import canonical_name
 from exporter.pki.roots import TrustStore
 
@@ -155,6 +157,11 @@ def likely_issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Name, AKI and key kind fit (no signature check): OpenSSL's ossl_x509_likely_issued."""
     return (canonical_name(cert.issuer) == canonical_name(issuer.subject) and _akid_matches(cert, issuer)
             and _key_kind(issuer) is not None and _key_kind(issuer) == _signature_kind(cert))
+
+
+def issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """`issuer` fits as the issuer of `cert` and its key verifies the signature."""
+    return likely_issued(cert, issuer) and signature_valid(cert, issuer)
 
 
 def self_signed(cert: x509.Certificate) -> bool:
@@ -319,3 +326,25 @@ def _ca_issues(cert: x509.Certificate, depth: int, top: bool, plen: int) -> list
                          f"{name} allows {constraints.path_length} CA(s) below it (pathLenConstraint), "
                          f"the path has {plen}"))
     return out
+
+
+def strict_profile_note(verdict: Verdict, at: dt.datetime) -> str | None:
+    """What cryptography's strict CA/B web-PKI profile says of a path OpenSSL trusts (a note only:
+    private CAs routinely differ from it, and browsers accept them)."""
+    if not verdict.trusted or len(verdict.path) < 2:
+        return None
+    leaf = verdict.path[0]
+    names = san_names(leaf)
+    if not names:
+        return "the strict web-PKI profile needs a subjectAltName on the leaf"
+    try:
+        subject: x509.DNSName | x509.IPAddress = x509.IPAddress(ipaddress.ip_address(names[0]))
+    except ValueError:
+        subject = x509.DNSName("wildcard-probe." + names[0][2:] if names[0].startswith("*.") else names[0])
+    try:
+        with quiet():
+            verifier = PolicyBuilder().store(Store([verdict.path[-1]])).time(at).build_server_verifier(subject)
+            verifier.verify(leaf, list(verdict.path[1:-1]))
+    except Exception as exc:  # noqa: BLE001 - any refusal is only worth a note
+        return f"the strict CA/Browser Forum web-PKI profile would refuse this path ({exc})"
+    return None

@@ -25,7 +25,9 @@ def lab_config_dict(lab: Lab, interval: str = "30s", timeout: str = "4s") -> dic
             target["expected_addresses"] = list(scenario.expected_addresses)
         targets.append(target)
     return {
-        "defaults": {"interval": interval, "timeout": timeout, "jitter": "1s"},
+        # The lab root is a private CA (trust.ca_files): the CA/B lifetime caps do not bind it, so the
+        # lab sets its own cap (the public one in force since 2026-03-15) for the long-lifetime scenario.
+        "defaults": {"interval": interval, "timeout": timeout, "jitter": "1s", "private_ca_max_lifetime_days": 200},
         "resolver": {"nameservers": [lab.nameserver], "timeout": "2s", "authoritative_port": lab.dns_port},
         "trust": {"use_system": False, "ca_files": [lab.root_ca_file]},
         "limits": {"max_concurrent_probes": 16},

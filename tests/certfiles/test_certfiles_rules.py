@@ -169,12 +169,21 @@ def _dated(pki: LabPKI, days_before: float, days_after: float, **kw: Any) -> Iss
     (-100, -10, "cert_expired"),
     (5, 60, "cert_not_yet_valid"),
     (-80, 10, "cert_expiring_soon"),
-    (-1, 500, "cert_lifetime_exceeds_policy"),
 ])
-def test_validity_and_policy(pki: LabPKI, tmp_path: Path, before: float, after: float, fault: str) -> None:
+def test_validity(pki: LabPKI, tmp_path: Path, before: float, after: float, fault: str) -> None:
     item = _dated(pki, before, after)
     bundle = b"# leaf\n" + item.cert_pem + pki.ecc_intermediate.cert_pem
     assert faults(lint_upload(pki, tmp_path, {"cert.pem": bundle})) == [(fault, 2)]
+
+
+@pytest.mark.parametrize("private_max,expected", [(None, []), (398, [("cert_lifetime_exceeds_policy", 2)])])
+def test_lifetime_of_a_private_ca_only_against_the_operators_cap(
+        pki: LabPKI, tmp_path: Path, private_max: int | None, expected: list[tuple[str, int]]) -> None:
+    """The lab root is a --ca-file root (private): the CA/B caps do not bind it (issue 11), only the
+    operator's own maximum does. (Changed on purpose: a 500-day private leaf used to be flagged.)"""
+    bundle = b"# leaf\n" + _dated(pki, -1, 500).cert_pem + pki.ecc_intermediate.cert_pem
+    result = lint_upload(pki, tmp_path, {"cert.pem": bundle}, private_ca_max_lifetime_days=private_max)
+    assert faults(result) == expected
 
 
 def test_expiry_threshold_is_configurable(pki: LabPKI, tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_a_200_certificate_chain_is_judged_quickly(lab: Lab, tmp_path: Path) -> 
     assert elapsed < 5, f"took {elapsed:.1f}s"
     faults = {f.fault for f in result.outcome.findings}
     assert "chain_extra_certs" in faults
-    assert any(f"only the first {chain_check.MAX_CHAIN}" in f.detail for f in result.outcome.findings)
+    assert any(f"only the first {chain_check.MAX_SERVED}" in f.detail for f in result.outcome.findings)
 
 
 def test_a_stalled_handshake_is_a_timeout_not_a_refusal(lab: Lab) -> None:
