@@ -52,6 +52,47 @@ def new_key(key_type: KeyType = "ec", rsa_bits: int = 2048) -> PrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+_SIGNATURE_OIDS = {"sha256": bytes.fromhex("06092a864886f70d01010b"), "sha1": bytes.fromhex("06092a864886f70d010105"),
+                   "md5": bytes.fromhex("06092a864886f70d010104")}
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + _der_length(len(body)) + body
+
+
+def _span(der: bytes, at: int) -> tuple[int, int]:
+    size, start = der[at + 1], at + 2
+    if size & 0x80:
+        count = size & 0x7F
+        size, start = int.from_bytes(der[start:start + count], "big"), start + count
+    return start, start + size
+
+
+def resign(cert: x509.Certificate, key: rsa.RSAPrivateKey, hash_name: str) -> x509.Certificate:
+    """`cert` (signed by `key` with SHA-256) signed again with MD5 or SHA-1.
+
+    cryptography refuses to sign certificates with those hashes but signs bytes with them: swap the
+    signature algorithm OID (same length) in the TBS and around it, and sign the TBS again.
+    """
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    der = cert.public_bytes(serialization.Encoding.DER)
+    body, _ = _span(der, 0)
+    _, tbs_end = _span(der, body)
+    tbs = der[body:tbs_end].replace(_SIGNATURE_OIDS["sha256"], _SIGNATURE_OIDS[hash_name], 1)
+    algorithm: hashes.HashAlgorithm = hashes.SHA1() if hash_name == "sha1" else hashes.MD5()
+    signature = key.sign(tbs, padding.PKCS1v15(), algorithm)
+    outer = _tlv(0x30, _SIGNATURE_OIDS[hash_name] + b"\x05\x00")
+    return x509.load_der_x509_certificate(_tlv(0x30, tbs + outer + _tlv(0x03, b"\x00" + signature)))
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name(
         [
@@ -97,6 +138,10 @@ class LabPKI:
         # A separate, untrusted hierarchy ("private CA" the clients do not know).
         self.private_root = self._ca("Private Corp Root CA", issuer=None, key_type="ec", path=None)
         self.private_intermediate = self._ca("Private Corp Issuing CA", issuer=self.private_root, key_type="ec", path=None)
+        # Signed by the root with SHA-1: OpenSSL still accepts it, browsers refuse it (cert_crypto_rejected).
+        sha256_signed = self._ca("SSL Fault Lab SHA-1 Intermediate", issuer=self.root, key_type="rsa", path=None)
+        assert isinstance(self.root.key, rsa.RSAPrivateKey)
+        self.sha1_intermediate = Issued(resign(sha256_signed.cert, self.root.key, "sha1"), sha256_signed.key)
         # Two levels under the root (root -> policy CA -> issuing CA), for chains sent out of order.
         self.policy_ca = self.sub_ca("SSL Fault Lab Policy CA", issuer=self.root, path="policy-ca.crt", path_length=1)
         self.issuing_ca = self.sub_ca("SSL Fault Lab Issuing CA", issuer=self.policy_ca, path="issuing-ca.crt")

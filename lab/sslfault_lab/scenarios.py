@@ -155,6 +155,10 @@ def weak_key(pki: LabPKI, host: str) -> Served:
     return served(leaf, pki.rsa_intermediate)
 
 
+def sha1_intermediate(pki: LabPKI, host: str) -> Served:
+    return served(pki.issue_leaf([host], issuer=pki.sha1_intermediate), pki.sha1_intermediate)
+
+
 # -- the catalogue ------------------------------------------------------------------------
 
 
@@ -187,6 +191,8 @@ SPECS: tuple[ScenarioSpec, ...] = (
     _tls("extra-certs", extra_certs, {"chain_extra_certs"}, "leaf, intermediate and an unrelated CA"),
     _tls("long-lifetime", long_lifetime, {"cert_lifetime_exceeds_policy"}, "issued yesterday, valid 300 days"),
     _tls("weak-key", weak_key, {"cert_weak_crypto"}, "RSA-1024 leaf (clients need SECLEVEL=0 to connect)"),
+    _tls("sha1-intermediate", sha1_intermediate, {"cert_crypto_rejected"},
+         "intermediate signed with SHA-1: OpenSSL trusts the path, browsers refuse it"),
     _plain("refused", "refused", "tcp_connect_refused", "nothing listens on the address"),
     _plain("filtered", "filtered", "tcp_connect_timeout", "accept queue full: SYNs are dropped"),
     _plain("stall", "stall", "tls_handshake_failed", "accepts TCP and never speaks"),

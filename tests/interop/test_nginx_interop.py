@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx not installed (scri
 SCENARIOS = [
     "ok", "ok-rsa", "leaf-only", "expired", "expiring", "not-yet-valid", "expired-intermediate", "wrong-host",
     "self-signed", "private-ca", "wrong-order", "with-anchor", "extra-certs", "long-lifetime", "weak-key",
+    "sha1-intermediate",
 ]
 FIRST_OCTET = 200
 

@@ -1,8 +1,7 @@
 """Synthetic certificates with every profile knob the PKI tests need (private-CA quirks, weak crypto).
 
-cryptography refuses to *sign* with MD5 or SHA-1 and to generate RSA keys under 1024 bits, but it
-signs arbitrary bytes with them: `_resign` swaps the signature algorithm OID in the DER and signs the
-TBS again, and small RSA keys come from `openssl genrsa` (cached per size).
+cryptography refuses to *sign* certificates with MD5 or SHA-1 and to generate RSA keys under 1024
+bits: the lab's `resign` signs the TBS again with them, and small RSA keys come from `openssl genrsa`.
 """
 
 from __future__ import annotations
@@ -15,17 +14,16 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sslfault_lab.pki import resign
 
 UTC = dt.timezone.utc
 DAY = dt.timedelta(days=1)
 NOW = dt.datetime(2026, 6, 1, tzinfo=UTC)  # the moment the synthetic corpus is judged at
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-_OID = {"sha256": bytes.fromhex("06092a864886f70d01010b"), "sha1": bytes.fromhex("06092a864886f70d010105"),
-        "md5": bytes.fromhex("06092a864886f70d010104")}
-_HASH = {"sha1": hashes.SHA1(), "md5": hashes.MD5()}
 
 
 @functools.lru_cache(maxsize=None)
@@ -152,31 +150,5 @@ def leaf(cn: str, issuer: Made | None, **kw: object) -> Made:
     return make(cn, issuer, **options)  # type: ignore[arg-type]
 
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _length(len(body)) + body
-
-
-def _span(der: bytes, at: int) -> tuple[int, int]:
-    """(start of the value, end) of the TLV at `at`."""
-    size, start = der[at + 1], at + 2
-    if size & 0x80:
-        count = size & 0x7F
-        size, start = int.from_bytes(der[start:start + count], "big"), start + count
-    return start, start + size
-
-
 def _resign(cert: x509.Certificate, key: rsa.RSAPrivateKey, hash_name: str) -> x509.Certificate:
-    der = cert.public_bytes(serialization.Encoding.DER)
-    body, _ = _span(der, 0)
-    _, tbs_end = _span(der, body)
-    tbs = der[body:tbs_end].replace(_OID["sha256"], _OID[hash_name], 1)
-    signature = key.sign(tbs, padding.PKCS1v15(), _HASH[hash_name])
-    algorithm = _tlv(0x30, _OID[hash_name] + b"\x05\x00")
-    return x509.load_der_x509_certificate(_tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature)))
+    return resign(cert, key, hash_name)

@@ -50,6 +50,37 @@ def openssl_verify(case: Case, workdir: Path) -> tuple[bool, str]:
     return done.returncode == 0, (done.stdout + done.stderr).strip().replace("\n", " | ")
 
 
+def openssl_verify_many(cases: list[Case], workdir: Path) -> list[tuple[bool, str]]:
+    """`openssl_verify` for many cases, one openssl run per group sharing roots, chain and time
+    (`openssl verify` takes several leaf files and reports each)."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault((case.roots, case.untrusted, case.at), []).append(index)
+    out: list[tuple[bool, str]] = [(False, "")] * len(cases)
+    for number, indexes in enumerate(groups.values()):
+        first = cases[indexes[0]]
+        folder = workdir / f"group{number}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "roots.pem").write_bytes(_pem(first.roots))
+        command = ["openssl", "verify", "-no-CApath", "-no-CAstore", "-CAfile", str(folder / "roots.pem"),
+                   "-attime", str(int(first.at.timestamp()))]
+        if first.untrusted:
+            (folder / "untrusted.pem").write_bytes(_pem(first.untrusted))
+            command += ["-untrusted", str(folder / "untrusted.pem")]
+        leaves = []
+        for index in indexes:
+            leaf_file = folder / f"leaf{index}.pem"
+            leaf_file.write_bytes(_pem([cases[index].leaf]))
+            leaves.append(str(leaf_file))
+        done = subprocess.run([*command, *leaves], capture_output=True, text=True, timeout=120)
+        lines = (done.stdout + done.stderr).splitlines()
+        for index, leaf_file in zip(indexes, leaves):
+            ok = f"{leaf_file}: OK" in lines
+            said = [line for line in lines if leaf_file in line or line.startswith("error ")]
+            out[index] = ok, " | ".join(said[:3])
+    return out
+
+
 # -- synthetic ------------------------------------------------------------------------------
 
 
@@ -273,4 +304,5 @@ def mozilla_roots(limit: int | None = None) -> Iterator[Case]:
             yield Case(f"mozilla/{index:03d} {label} (not in store)", root, (), (roots[index - 1],), NOW)
 
 
-__all__ = ["KU_CA", "Case", "mozilla_roots", "openssl_verify", "pkits", "real_chains", "synthetic"]
+__all__ = ["KU_CA", "Case", "mozilla_roots", "openssl_verify", "openssl_verify_many", "pkits", "real_chains",
+           "synthetic"]
