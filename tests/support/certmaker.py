@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def make(
                 None, [x509.DirectoryName(top.issuer if top else subject)], top.serial_number if top else 1)
         builder = builder.add_extension(value, critical=False)
     if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(s) for s in sans]), critical=False)
     if eku_server:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     if unknown_critical:
@@ -141,6 +142,13 @@ def make(
         assert isinstance(signer, rsa.RSAPrivateKey)
         cert = _resign(cert, signer, hash_name)
     return Made(cert, key)
+
+
+def _general_name(text: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(text))
+    except ValueError:
+        return x509.DNSName(text)
 
 
 def leaf(cn: str, issuer: Made | None, **kw: object) -> Made:
