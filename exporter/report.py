@@ -20,10 +20,12 @@ def fault_entry(finding: Finding) -> dict[str, Any]:
         "title_zh": fault.title_zh,
         "address": finding.address,
         "detail": finding.detail,
-        "remedy": {"en": fault.remedy_en, "zh": fault.remedy_zh},
+        # A finding may carry its own remedy (e.g. a bad key file: the fix is about the key).
+        "remedy": finding.data.get("remedy") or {"en": fault.remedy_en, "zh": fault.remedy_zh},
     }
-    if finding.data:
-        entry["data"] = finding.data
+    data = {k: v for k, v in finding.data.items() if k != "remedy"}
+    if data:
+        entry["data"] = data
     return entry
 
 
@@ -59,9 +61,9 @@ def worst_severity(report: Mapping[str, Any]) -> Severity | None:
     return max(severities, key=lambda s: s.rank) if severities else None
 
 
-def exit_code(report: Mapping[str, Any]) -> int:
-    """0: no critical fault; 1: at least one critical fault."""
-    return 1 if any(f["severity"] == "critical" for f in report["faults"]) else 0
+def exit_code(report: Mapping[str, Any], fail_on: Severity = Severity.CRITICAL) -> int:
+    """0: no fault as severe as `fail_on` (default critical); 1: at least one."""
+    return 1 if any(Severity(f["severity"]).rank >= fail_on.rank for f in report["faults"]) else 0
 
 
 _LABELS = {

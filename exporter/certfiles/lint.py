@@ -92,13 +92,14 @@ def analyse(
     now = now or dt.datetime.now(UTC)
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     paths = [os.fspath(p) for p in paths]  # pathlib.Path too; JSON data needs plain strings
-    files = tuple(read_file(p, password) for p in paths)
-    key_file = read_file(os.fspath(key_path), password) if key_path else None
+    with quiet():  # real roots with non-positive serials (Mozilla has some) must not print warnings
+        files = tuple(read_file(p, password) for p in paths)
+        key_file = read_file(os.fspath(key_path), password) if key_path else None
     findings = [f for parsed in files for f in parsed.findings]
     if key_file is not None:
-        findings += key_file.findings
+        findings += [_about_key(f) for f in key_file.findings]
     try:
-        with quiet():  # real roots with non-positive serials must not print warnings
+        with quiet():
             return _rules(files, key_file, findings, _trust(ca_file, use_system_roots), now,
                           (expiry_warning_days, private_ca_max_lifetime_days))
     except Exception as exc:  # noqa: BLE001 - a verdict for every input, even on our own bug
@@ -129,6 +130,25 @@ def _rules(files: tuple[ParsedFile, ...], key_file: ParsedFile | None, findings:
     return Analysis(LintResult(tuple(findings), tuple(certificates)), chain, dropped, files)
 
 
+KEY_REMEDY = {
+    "en": "Give --key the private key as PEM: base64 text between `-----BEGIN PRIVATE KEY-----` and "
+          "`-----END PRIVATE KEY-----` (convert a DER key with `openssl pkey -inform der -in key.der -out "
+          "key.pem`, decrypt an encrypted one with `openssl pkey -in key.pem -out plain.key`). It must be the "
+          "key the certificate was issued for; keep it in its own file.",
+    "zh": "请用 --key 提供 PEM 格式的私钥：即位于 `-----BEGIN PRIVATE KEY-----` 和 `-----END PRIVATE KEY-----` "
+          "之间的 base64 文本（DER 格式的私钥可用 `openssl pkey -inform der -in key.der -out key.pem` 转换，"
+          "加密的私钥可用 `openssl pkey -in key.pem -out plain.key` 解密）。它必须是签发证书时所用的私钥，"
+          "并单独存放在自己的文件中。",
+}
+
+
+def _about_key(finding: Finding) -> Finding:
+    """A problem with the --key file: its fix speaks about the key, not about certificates."""
+    if finding.fault != INVALID:
+        return finding
+    return replace(finding, data={**finding.data, "remedy": KEY_REMEDY})
+
+
 def _misplaced(files: tuple[ParsedFile, ...], key_file: ParsedFile | None) -> list[Finding]:
     """A key where a certificate is expected, and the reverse for --key."""
     out: list[Finding] = []
@@ -139,8 +159,8 @@ def _misplaced(files: tuple[ParsedFile, ...], key_file: ParsedFile | None) -> li
             out.append(file_finding(INVALID, parsed.path, parsed.keys[0].line,
                                     f"this is a private key where a certificate was expected{hint}"))
     if key_file is not None and key_file.certs and not key_file.keys:
-        out.append(file_finding(INVALID, key_file.path, key_file.certs[0].line,
-                                "this is a certificate where a private key was expected"))
+        out.append(_about_key(file_finding(INVALID, key_file.path, key_file.certs[0].line,
+                                           "this is a certificate where a private key was expected")))
     return out
 
 

@@ -282,6 +282,19 @@ def _marker(stripped: str) -> tuple[str, str, bool] | None:
     return None
 
 
+_GLUED = re.compile(r"(-----(?:BEGIN|END) [A-Z0-9#]+(?: [A-Z0-9#]+)*-----)")
+
+
+def _unglue(stripped: str) -> list[str] | None:
+    """The pieces of a line where well-formed markers share the line with each other or with base64
+    (`-----END CERTIFICATE----------BEGIN CERTIFICATE-----`, a PEM pasted into one line); None if the
+    markers on it are damaged."""
+    pieces = [p.strip() for p in _GLUED.split(stripped) if p.strip()]
+    if not any(_GLUED.fullmatch(p) for p in pieces) or any("-----" in p for p in pieces if not _GLUED.fullmatch(p)):
+        return None
+    return [p if _GLUED.fullmatch(p) else "".join(p.split()) for p in pieces]
+
+
 def _parse_pem(parsed: ParsedFile, text: str, password: bytes | None) -> None:
     if text.startswith("\ufeff"):
         parsed.add(WHITESPACE, 1, "the file starts with a UTF-8 byte order mark (BOM), which many servers reject")
@@ -292,21 +305,28 @@ def _parse_pem(parsed: ParsedFile, text: str, password: bytes | None) -> None:
     if raw_lines[-1] == "":
         raw_lines.pop()
     spaces, block = _Whitespace(), None
-    for number, raw in enumerate(raw_lines, start=1):
-        line = raw[:-1] if raw.endswith("\r") else raw
+
+    def handle(number: int, line: str) -> None:
+        nonlocal block
         stripped = line.strip()
         marker = _marker(stripped)
         if marker is None and ("-----BEGIN" in stripped or "-----END" in stripped):
+            pieces = _unglue(stripped)
+            recovered = "; `--fix` writes a copy with them restored" if pieces else ""
             parsed.add(INVALID, number, "a BEGIN or END marker shares this line with other text; the markers and "
-                       "each base64 line must stand on lines of their own (line breaks were lost)")
+                       f"each base64 line must stand on lines of their own (line breaks were lost){recovered}")
+            if pieces:
+                for piece in pieces:  # read what is there, so the certificates are not lost
+                    handle(number, piece)
+                return
             if block is not None:
                 block.bad = True
                 block = None if "-----END" in stripped else block
-            continue
+            return
         if marker is None:
             if block is not None:
                 _content_line(parsed, block, number, line, stripped, spaces)
-            continue  # text outside blocks (openssl's "subject=" lines) is allowed
+            return  # text outside blocks (openssl's "subject=" lines) is allowed
         if stripped != line:
             spaces.note("edge", number, line)
         kind, label, strict = marker
@@ -326,6 +346,9 @@ def _parse_pem(parsed: ParsedFile, text: str, password: bytes | None) -> None:
                 block.bad = True
             _finish_block(parsed, block, number, password)
             block = None
+
+    for number, raw in enumerate(raw_lines, start=1):
+        handle(number, raw[:-1] if raw.endswith("\r") else raw)
     if block is not None:
         parsed.add(INVALID, block.begin, f"the {block.label} block has no END line")
     spaces.report(parsed)

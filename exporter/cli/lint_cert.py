@@ -2,8 +2,9 @@
 
 All FILE arguments are linted together as one upload (certificate, chain and key may
 sit in separate files), so the output is one combined report whose target is
-``file:<path>`` (several paths joined by commas). Exit codes: 0 no critical fault,
-1 a critical fault, 2 usage error. A PKCS#12 password comes from --password-file or
+``file:<path>`` (several paths joined by commas). Exit codes: 0 no fault at or above
+--fail-on (critical by default; `--fail-on warning` gates CI on warnings too, such as a missing
+intermediate), 1 such a fault, 2 usage error. A PKCS#12 password comes from --password-file or
 SSLFAULT_PFX_PASSWORD, never from the command line (it would show in `ps` and history).
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from exporter.certfiles.fix import FixError, write_fixed
 from exporter.certfiles.lint import analyse
 from exporter.pki.roots import load_ca_file
-from exporter.models import CheckOutcome, CheckResult, CheckStatus
+from exporter.models import CheckOutcome, CheckResult, CheckStatus, Severity
 from exporter.report import build_report, exit_code, render_text
 
 PASSWORD_ENV = "SSLFAULT_PFX_PASSWORD"
@@ -59,6 +60,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the text report")
     parser.add_argument("--fix", action="store_true",
                         help="write a normalised copy next to the first FILE as <name>.fixed.pem")
+    parser.add_argument("--fail-on", choices=("warning", "critical"), default="critical",
+                        help="exit 1 when a fault of this severity or worse is found (default critical); "
+                             "`warning` gates an upload in CI on warnings too")
     parser.add_argument("--expiry-warning-days", type=float, default=21.0, metavar="N",
                         help="warn when the leaf expires within N days (default 21)")
     parser.add_argument("--private-ca-max-lifetime-days", type=int, default=None, metavar="N",
@@ -131,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_text(report, args.lang, color=sys.stdout.isatty()))
         for line in fix_lines:
             print(line)
-    return exit_code(report)
+    return exit_code(report, Severity(args.fail_on))
 
 
 def _fix(analysis: Any, args: argparse.Namespace, report: dict[str, Any]) -> list[str]:
