@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from sslfault_lab.pki import resign
 
@@ -97,6 +97,7 @@ def make(
     issuer_name: x509.Name | None = None,
     unknown_critical: bool = False,
     serial: int | None = None,
+    aia_url: str | None = None,  # an AIA caIssuers URL
 ) -> Made:
     key = key or new_key(key_kind)
     subject = subject or name(cn)
@@ -130,6 +131,9 @@ def make(
         builder = builder.add_extension(value, critical=False)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(s) for s in sans]), critical=False)
+    if aia_url:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(aia_url))]), critical=False)
     if eku_server:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     if unknown_critical:
