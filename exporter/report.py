@@ -9,7 +9,6 @@ from exporter.catalog.faults import get_fault
 from exporter.models import CheckResult, CheckStatus, Finding, Severity
 
 
-
 def fault_entry(finding: Finding) -> dict[str, Any]:
     fault = get_fault(finding.fault)
     entry: dict[str, Any] = {

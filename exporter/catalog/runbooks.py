@@ -240,17 +240,21 @@ RUNBOOKS: Mapping[FaultId, Runbook] = MappingProxyType({
         "即使发送了完整证书链，仍出现 `Verify return code: 18`、`19` 或 `20`；curl 提示 `SSL certificate problem`。",
     ),
     _F.CERT_LIFETIME_EXCEEDS_POLICY: Runbook(
-        "证书有效期（notAfter - notBefore）超过了签发时 CA/浏览器论坛规定的上限。",
+        "证书有效期（notAfter - notBefore）超过了签发时 CA/浏览器论坛规定的上限（仅限公开受信任的证书链），"
+        "或超过了为私有 CA 配置的上限。",
         f"{_LEAF} -startdate -enddate",
-        "The span exceeds 398 days (issued before 2026-03-15), 200 (from 2026-03-15), 100 (from 2027-03-15) "
-        "or 47 (from 2029-03-15).",
-        "有效期超过 398 天（2026-03-15 前签发）、200 天（2026-03-15 起）、100 天（2027-03-15 起）或 47 天（2029-03-15 起）。",
+        "The span exceeds the cap at notBefore: 60 months (from 2012-07-01), 39 months (from 2015-04-01), "
+        "825 days (from 2018-03-01), 398 (from 2020-09-01), 200 (from 2026-03-15), 100 (from 2027-03-15) "
+        "or 47 (from 2029-03-15); for a private CA, `private_ca_max_lifetime_days`.",
+        "有效期超过 notBefore 当时的上限：60 个月（2012-07-01 起）、39 个月（2015-04-01 起）、825 天（2018-03-01 起）、"
+        "398 天（2020-09-01 起）、200 天（2026-03-15 起）、100 天（2027-03-15 起）或 47 天（2029-03-15 起）；"
+        "私有 CA 则为 `private_ca_max_lifetime_days`。",
     ),
     _F.CERT_WEAK_CRYPTO: Runbook(
-        "证书使用了弱算法：SHA-1/MD5 签名、小于 2048 位的 RSA 密钥或小于 256 位的 EC 密钥。",
-        f"{_LEAF} -text | grep -E 'Signature Algorithm|Public-Key'",
-        "`sha1WithRSAEncryption`/`md5WithRSAEncryption`, `Public-Key: (1024 bit)` or an EC key under 256 bits.",
-        "出现 `sha1WithRSAEncryption`/`md5WithRSAEncryption`、`Public-Key: (1024 bit)`，或 EC 密钥小于 256 位。",
+        "服务器证书或中间证书使用小于 2048 位的 RSA 密钥或小于 256 位的 EC 密钥。",
+        f"{_s_client('-showcerts')} | openssl x509 -noout -text | grep -E 'Public-Key'",
+        "`Public-Key: (1024 bit)` (or another RSA size under 2048), or an EC key under 256 bits.",
+        "出现 `Public-Key: (1024 bit)`（或其他小于 2048 位的 RSA 密钥），或 EC 密钥小于 256 位。",
     ),
     _F.CERT_CRYPTO_REJECTED: Runbook(
         "服务器证书或中间证书使用 MD5/SHA-1 签名，或 RSA 密钥短于 1024 位。",

@@ -102,7 +102,7 @@ def analyse(
         with quiet():
             return _rules(files, key_file, findings, _trust(ca_file, use_system_roots), now,
                           (expiry_warning_days, private_ca_max_lifetime_days))
-    except Exception as exc:  # noqa: BLE001 - a verdict for every input, even on our own bug
+    except Exception as exc:
         where = paths[0] if paths else (key_path or "")
         findings.append(file_finding(INVALID, where, None, f"could not be checked ({exc.__class__.__name__})"))
         return Analysis(LintResult(tuple(findings), ()), files=files)
@@ -180,7 +180,7 @@ def _pick_leaf(items: list[CertItem]) -> CertItem:
 
 def _path(leaf: CertItem, items: list[CertItem], verdict: Verdict) -> list[CertItem]:
     """The verdict's path as far as the files hold it (a trusted root need not be in them)."""
-    by_cert = {}
+    by_cert: dict[x509.Certificate, CertItem] = {}
     for item in items:
         by_cert.setdefault(item.cert, item)
     path = [leaf]

@@ -8,10 +8,10 @@ URL nor a CRL is not a fault: many CAs (Let's Encrypt since 2025) run no OCSP.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from cryptography import x509
@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, SignatureAlgorithmOID
 
+from exporter.checks.base import CheckPlugin, NoSettings
+from exporter.errors import DependencyError, InvalidResponse
+from exporter.models import CheckOutcome, FaultId, Finding
+from exporter.net.http import read_capped
 from exporter.pki.aia import ca_issuers_urls
 from exporter.pki.certinfo import describe
 from exporter.pki.verify import issued
 from exporter.target import Target
-from exporter.errors import DependencyError, InvalidResponse
-from exporter.checks.base import CheckPlugin, NoSettings
-from exporter.models import CheckOutcome, FaultId, Finding
-from exporter.net.http import read_capped
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
@@ -73,7 +73,7 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
                      and isinstance(d.access_location, x509.UniformResourceIdentifier)]
     except x509.ExtensionNotFound:
         pass
-    except Exception as exc:  # noqa: BLE001 - unparsable extensions: we cannot know where to ask
+    except Exception as exc:
         raise RevocationError(f"the certificate's extensions cannot be parsed: {exc}") from None
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
@@ -81,7 +81,7 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
                     if isinstance(n, x509.UniformResourceIdentifier)]
     except x509.ExtensionNotFound:
         pass
-    except Exception as exc:  # noqa: BLE001 - see above
+    except Exception as exc:
         raise RevocationError(f"the certificate's extensions cannot be parsed: {exc}") from None
     web = ("http://", "https://")
     return [u for u in ocsp_urls if u.lower().startswith(web)], [u for u in crl_urls if u.lower().startswith(web)]
@@ -155,7 +155,7 @@ async def _issuer(ctx: ProbeContext, leaf: x509.Certificate, chain: tuple[bytes,
     for url in ca_issuers_urls(leaf):
         try:  # the fetcher (and its cache) the chain check uses
             found = next((c for c in await ctx.issuers_at(url) if issued(leaf, c)), None)
-        except Exception:  # noqa: BLE001 - a broken AIA URL: try the next one
+        except Exception:
             continue
         if found is not None:
             return found

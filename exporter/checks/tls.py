@@ -7,24 +7,30 @@ against `private_ca_max_lifetime_days` when it ends at one of the operator's CA 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography import x509
-
 from pydantic import Field
 
-from exporter.pki.certinfo import (CertSummary, crypto_findings, describe, lifetime_finding, san_names, summarize,
-                                   validity_findings)
-from exporter.pki.names import covers
-from exporter.target import Target
-from exporter.errors import InvalidResponse
-from exporter.checks.base import AddressFacts, CheckPlugin, Facts, MetricSpec, Sample, Settings
 from exporter.checks._metrics import CERT_INFO, CERT_NOT_AFTER, CERT_NOT_BEFORE, leaf_samples
+from exporter.checks.base import AddressFacts, CheckPlugin, Facts, MetricSpec, Sample, Settings
+from exporter.errors import InvalidResponse
 from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.tls import ConnectStatus, Handshake
+from exporter.pki.certinfo import (
+    CertSummary,
+    crypto_findings,
+    describe,
+    lifetime_finding,
+    san_names,
+    summarize,
+    validity_findings,
+)
+from exporter.pki.names import covers
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext

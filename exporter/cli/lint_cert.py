@@ -20,8 +20,8 @@ from typing import Any
 
 from exporter.certfiles.fix import FixError, write_fixed
 from exporter.certfiles.lint import analyse
-from exporter.pki.roots import load_ca_file
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, Severity
+from exporter.pki.roots import load_ca_file
 from exporter.report import build_report, exit_code, render_text
 
 PASSWORD_ENV = "SSLFAULT_PFX_PASSWORD"
@@ -100,7 +100,7 @@ def _validate(args: argparse.Namespace) -> bytes | None:
         try:
             if not load_ca_file(args.ca_file):
                 raise ValueError("no certificate")
-        except Exception as exc:  # noqa: BLE001 - any failure is the user's file, not our crash
+        except Exception as exc:
             raise UsageError(f"CA file {args.ca_file}: no readable certificate ({exc.__class__.__name__})") from exc
     if args.expiry_warning_days < 0:
         raise UsageError("--expiry-warning-days must not be negative")

@@ -53,7 +53,7 @@ def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
     """An extension's value; None when absent or unparsable (the path checks report malformed ones)."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
-    except Exception:  # noqa: BLE001 - absent, duplicated or malformed
+    except Exception:
         return None
 
 
@@ -76,7 +76,7 @@ def signature_valid(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
             key.verify(signature, data, algorithm)
         else:
             return False
-    except Exception:  # noqa: BLE001 - wrong key, unsupported or damaged: not signed by it
+    except Exception:
         return False
     return True
 
@@ -121,7 +121,7 @@ def san_names(cert: x509.Certificate) -> tuple[str, ...]:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
-    except Exception:  # noqa: BLE001 - a malformed or unsupported SAN (x400Address...): no usable names
+    except Exception:
         return ()
     names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
     names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
@@ -131,11 +131,6 @@ def san_names(cert: x509.Certificate) -> tuple[str, ...]:
 def is_self_signed(cert: x509.Certificate) -> bool:
     """Subject equals issuer and its own key verifies its signature."""
     return cert.subject == cert.issuer and signature_valid(cert, cert)
-
-
-def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when `issuer`'s name and key signed `cert`."""
-    return cert.issuer == issuer.subject and signature_valid(cert, issuer)
 
 
 def summarize(cert: x509.Certificate) -> CertSummary:
@@ -155,7 +150,10 @@ def summarize(cert: x509.Certificate) -> CertSummary:
 def describe(cert: x509.Certificate) -> str:
     """Short human name: the CN if any, else the whole subject."""
     cns = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-    return f"CN={cns[0].value}" if cns else cert.subject.rfc4514_string() or "(empty subject)"
+    if cns:
+        value = cns[0].value
+        return f"CN={value if isinstance(value, str) else value.hex()}"
+    return cert.subject.rfc4514_string() or "(empty subject)"
 
 
 def _add_months(when: dt.datetime, months: int) -> dt.datetime:
@@ -225,7 +223,7 @@ def crypto_findings(cert: x509.Certificate, role: str = "", address: str | None 
     weak: list[str] = []
     try:
         algorithm = cert.signature_hash_algorithm
-    except Exception:  # noqa: BLE001 - unknown algorithm: not ours to judge here
+    except Exception:
         algorithm = None
     # A self-signed certificate's own signature is never checked by clients (roots may be SHA-1).
     if isinstance(algorithm, hashes.HashAlgorithm) and algorithm.name.lower() in REJECTED_HASHES \
@@ -233,7 +231,7 @@ def crypto_findings(cert: x509.Certificate, role: str = "", address: str | None 
         rejected.append(f"{algorithm.name.upper()} signature")
     try:
         key = cert.public_key()
-    except Exception:  # noqa: BLE001 - a key cryptography cannot load: nothing to measure
+    except Exception:
         key = None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < REJECTED_RSA_BITS:
         rejected.append(f"RSA key of {key.key_size} bits")

@@ -89,7 +89,8 @@ def nginx_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list
         ssl_protocols {site.protocols};
         location / {{ return 200 "ok\\n"; }}
     }}""")
-    temp = " ".join(f"{kind}_temp_path {workdir}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    temp = " ".join(f"{kind}_temp_path {workdir}/{kind};" for kind in kinds)
     (workdir / "nginx.conf").write_text(f"""
 daemon off;
 worker_processes 1;

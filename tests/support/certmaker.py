@@ -17,7 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
-
 from sslfault_lab.pki import resign
 
 UTC = dt.timezone.utc
@@ -27,12 +26,12 @@ Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _small_rsa_pem(bits: int, index: int) -> bytes:
     return subprocess.run(["openssl", "genrsa", str(bits)], check=True, capture_output=True, timeout=30).stdout
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _key(kind: str, index: int) -> Key:
     """Keys are cached by (kind, index): generating RSA keys is the slow part of the corpus."""
     if kind == "ec":
