@@ -33,7 +33,7 @@ _VALIDITY = (Problem.EXPIRED, Problem.NOT_YET_VALID)
 class AddressChain:
     address: str
     served: int  # how many certificates the server sent
-    trusted: bool
+    trusted: bool  # a path to a root with no problem but those reported under their own ids (expiry, crypto)
     chain_not_after: float | None  # earliest notAfter on the built path, anchor excluded
     path: tuple[str, ...]  # subjects, leaf first
     notes: tuple[str, ...] = ()  # what stricter or more lenient clients would say; never a fault
@@ -96,7 +96,7 @@ def _judge(chain: list[x509.Certificate], judgement: Judgement, hs: Handshake) -
     # Chain expiry: the earliest notAfter on the path, the anchor (or any self-signed top) excluded.
     non_anchor = [c for c in verdict.path[:anchor_depth] if verdict.anchored or not self_signed(c)]
     chain_not_after = min((c.not_valid_after_utc.timestamp() for c in non_anchor), default=None)
-    result = AddressChain(address, len(hs.chain_der), verdict.trusted, chain_not_after,
+    result = AddressChain(address, len(hs.chain_der), verdict.anchored and not untrusted, chain_not_after,
                           tuple(describe(c) for c in verdict.path), verdict.notes)
     return findings, result
 
