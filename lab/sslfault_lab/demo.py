@@ -137,4 +137,4 @@ async def run_demo(listen: str, interval: str = "30s") -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run_demo("127.0.0.1:9793"))
+    asyncio.run(run_demo("127.0.0.1:17753"))

@@ -143,7 +143,7 @@ _FAMILIES: tuple[Family, ...] = (
     # -- what the site serves ----------------------------------------------------------------
     Family("SSLHttpsServesWrongSite", ("https_status_mismatch",), "content",
            f"{T}: HTTPS serves another site (HTTP works, HTTPS 4xx)",
-           f"The same path works over HTTP but answers 404 or another 4xx over HTTPS, so the HTTPS binding "
+           "The same path works over HTTP but answers 404 or another 4xx over HTTPS, so the HTTPS binding "
            "points at another site or document root. Bind HTTPS to the same site as HTTP (IIS bindings, nginx server_name/root).",
            "HTTPS visitors get the wrong site now."),
     Family("SSLHttpsRedirectsToHttp", ("https_redirects_to_http",), "content",

@@ -96,8 +96,9 @@ class Builder:
         for fault_id in family.faults:
             by_notify.setdefault(self.policy(fault_id).notify, []).append(fault_id)
         rules = []
-        for notify in ("page", "warn", "ticket"):
-            ids = tuple(by_notify.get(notify, ()))  # type: ignore[call-overload]
+        order: tuple[Notify, ...] = ("page", "warn", "ticket")
+        for notify in order:
+            ids = tuple(by_notify.get(notify, ()))
             if ids:
                 rules.append(self.rule(family.alert, "fault", notify, self.fault_expr(ids), wait, notes, ids))
         escalating = tuple(f for f in family.faults if self.policy(f).escalates)
@@ -116,9 +117,10 @@ class Builder:
         e = self.s.expiry
         days_left = f"(\n  {self.dedup('min', f'sslfault_cert_not_after_timestamp_seconds{self.sel()}')}\n  - time()\n) / {DAY}"
         out = []
-        for notify, limit in (("warn", e.warning_days), ("page", e.critical_days)):
+        levels: tuple[tuple[Notify, float], ...] = (("warn", e.warning_days), ("page", e.critical_days))
+        for notify, limit in levels:
             notes = {
-                "summary": f"{{{{ $labels.target }}}}: certificate expires in {{{{ printf \"%.1f\" $value }}}} days",
+                "summary": "{{ $labels.target }}: certificate expires in {{ printf \"%.1f\" $value }} days",
                 "description": ("The leaf certificate of {{ $labels.target }} (on the address in the `address` label) "
                                 f"expires in under {_num(limit)} days. "
                                 + ("Renew and deploy it now, while there is time to test." if notify == "warn" else
