@@ -208,3 +208,15 @@ def test_ci_runs_tests_with_the_venv_tools_and_prints_skip_reasons() -> None:
     assert 'PATH="$PWD/.venv/bin:$PATH"' in test_sh
     ci = (ROOT / ".ci/run").read_text(encoding="utf-8")
     assert "-ra" in ci and re.search(r"export CI=", ci)
+
+
+def test_a_missing_tool_skips_with_its_reason_locally_and_fails_in_ci(tmp_path: Path) -> None:
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("from tests.support.tools import tool\n\ndef test_it():\n    tool('no-such-linter')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+            str(probe)]
+    local = run(*args, cwd=tmp_path, env={k: v for k, v in env.items() if k != "CI"})
+    assert local.returncode == 0 and "SKIPPED [1]" in local.stdout and "no-such-linter is not installed" in local.stdout
+    ci = run(*args, cwd=tmp_path, env={**env, "CI": "true"})
+    assert ci.returncode == 1 and "no-such-linter is not installed (CI must have it" in ci.stdout
