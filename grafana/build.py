@@ -7,7 +7,10 @@
 The SDK's Grafana 10.1 schema is the oldest both supported majors read: the files import
 into Grafana 10 and 11, which migrate schemaVersion 36 on load. The overview has one panel
 per catalog section, built from exporter/catalog/faults.py, so every fault id has a panel; the
-tests enforce it and run every query against a real Prometheus.
+tests enforce it and run every query against a real Prometheus. Runbook links, expiry and
+staleness thresholds and the replica labels come from deploy/alerting.yaml (tools/generate.py
+runs this script with the other generators). Every dashboard has `job` and `instance`
+variables, and the queries aggregate replicas away so an HA pair is not counted twice.
 """
 
 from __future__ import annotations
