@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -190,17 +190,21 @@ def _plugin_fields(for_defaults: bool) -> dict[str, Any]:
     return fields
 
 
-Defaults = create_model("Defaults", __base__=_CoreDefaults, **_plugin_fields(for_defaults=True))
-TargetConfig = create_model("TargetConfig", __base__=_CoreTarget, **_plugin_fields(for_defaults=False))
+if TYPE_CHECKING:  # the core fields are what typed code reads; the checks' fields are read generically
+    Defaults = _CoreDefaults
+    TargetConfig = _CoreTarget
+else:
+    Defaults = create_model("Defaults", __base__=_CoreDefaults, **_plugin_fields(for_defaults=True))
+    TargetConfig = create_model("TargetConfig", __base__=_CoreTarget, **_plugin_fields(for_defaults=False))
 
 
 class Config(_Model):
-    defaults: Defaults = Defaults()  # type: ignore[valid-type]
+    defaults: Defaults = Defaults()
     resolver: ResolverConfig = ResolverConfig()
     trust: TrustConfig = TrustConfig()
     limits: LimitsConfig = LimitsConfig()
     probe: ProbeEndpointConfig = ProbeEndpointConfig()
-    targets: tuple[TargetConfig, ...] = ()  # type: ignore[valid-type]
+    targets: tuple[TargetConfig, ...] = ()
     cert_files: tuple[CertFilesConfig, ...] = ()
 
     @model_validator(mode="after")
@@ -267,16 +271,18 @@ class ConfigError(Exception):
         super().__init__(f"{path}: " + "; ".join(errors))
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
     """A YAML loader that remembers the line of every mapping key, for error messages."""
+
+    key_lines: dict[int, tuple[Any, dict[Any, int]]]
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
     lines = {}
     for key_node, _ in node.value:
         lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
-    loader.key_lines[id(mapping)] = (mapping, lines)  # type: ignore[attr-defined]
+    loader.key_lines[id(mapping)] = (mapping, lines)
     return mapping
 
 
@@ -302,13 +308,13 @@ def _line_of(loc: tuple[Any, ...], data: Any, key_lines: dict[int, tuple[Any, di
 
 def parse_config(text: str, path: str = "<config>") -> Config:
     loader = _LineLoader(text)
-    loader.key_lines = {}  # type: ignore[attr-defined]
+    loader.key_lines = {}
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"{path}: not valid YAML: {exc}"]) from None
     finally:
-        key_lines = loader.key_lines  # type: ignore[attr-defined]
+        key_lines = loader.key_lines
         loader.dispose()
     if data is None:
         data = {}

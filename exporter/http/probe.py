@@ -100,8 +100,10 @@ class ProbeHandler:
 
     async def _probe(self, daemon: Daemon, target: Target, configured: bool, config: Config) -> dict[str, CheckResult]:
         if configured or config.probe.allow_private_addresses:
-            resources = daemon.scheduler.resources
-            return await run_target(target, resources, ctx=ProbeContext(target, resources))
+            shared = daemon.scheduler.resources
+            if shared is None:
+                raise Refused(503, "the exporter is still starting")
+            return await run_target(target, shared, ctx=ProbeContext(target, shared))
         # A host only a pattern allows: its own resources whose HTTP fetches (AIA, OCSP, CRL, page
         # resources) refuse private addresses too, so the probe cannot be steered inside the network.
         resources = Resources(config, deny_private_fetches=True)
