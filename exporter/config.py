@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from exporter.checks import CHECKS
+from exporter.config_messages import explain
 from exporter.config_types import (
     _HOSTNAME,
     CaFile,
@@ -323,17 +324,15 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        errors = []
+        located: list[tuple[int, str]] = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             key = ".".join(str(p) for p in loc) or "(top level)"
             line = _line_of(loc, data, key_lines)
             where = f"{path}:{line}" if line else path
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (not allowed here)"
-            errors.append(f"{where}: {key}: {message}")
-        raise ConfigError(path, errors) from None
+            located.append((line or 0, f"{where}: {key}: {explain(Config, err, loc)}"))
+        # In file order, as an editor shows them (a stable sort keeps pydantic's order within a line).
+        raise ConfigError(path, [text for _, text in sorted(located, key=lambda item: item[0])]) from None
 
 
 def load_config(path: str | Path) -> Config:
