@@ -4,6 +4,7 @@ demo:
 test:
 	scripts/test.sh
 docs:
-	.venv/bin/python -m exporter.catalog.faults > docs/faults.md
+	.venv/bin/python -m exporter.docs faults > docs/faults.md
+	.venv/bin/python -m exporter.docs runbooks > docs/runbooks.md
 generate:
 	.venv/bin/python tools/generate.py

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools._generated import write_or_check
+from tools._generated import write_or_check  # noqa: E402
 
 OUTPUT = ROOT / "constraints.txt"
 BUILD_BACKEND = "setuptools==84.2.1"

@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools import gen_alerts
-from tools._generated import write_or_check
-from tools.alerting import rules
-from tools.alerting.render import dump
-from tools.alerting.settings import Settings, load
+from tools import gen_alerts  # noqa: E402
+from tools._generated import write_or_check  # noqa: E402
+from tools.alerting import rules  # noqa: E402
+from tools.alerting.render import dump  # noqa: E402
+from tools.alerting.settings import Settings, load  # noqa: E402
 
 OUTPUT = ROOT / "deploy/kubernetes/prometheusrule.yaml"
 HEADER = """\

@@ -11,21 +11,48 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TYPE_CHECKING
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
+from pydantic import Field, field_validator
+
+from exporter.errors import DependencyError
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, Flag, Settings
+from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.http import USER_AGENT, BodyTooLarge, fetch
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 MAX_TOKEN_BODY = 64 * 1024  # a validation file is a token; anything bigger is a page, not the file
 SHOWN_BODY = 80
 Outcome = Literal["ok", "redirect", "unreachable", "mismatch"]
-FAULTS = {"redirect": "file_validation_redirect", "unreachable": "file_validation_unreachable",
-          "mismatch": "file_validation_mismatch"}
+FAULTS = {"redirect": FaultId.FILE_VALIDATION_REDIRECT, "unreachable": FaultId.FILE_VALIDATION_UNREACHABLE,
+          "mismatch": FaultId.FILE_VALIDATION_MISMATCH}
+
+
+DEFAULT_VALIDATION_PATH = "/.well-known/pki-validation/fileauth.txt"
+
+
+class FileValidationConfig(Settings):
+    """File domain validation: the token the CA expects at http(s)://host<path>."""
+
+    token: str = Field(min_length=1)
+    path: str = DEFAULT_VALIDATION_PATH
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"expected a URL path starting with '/', got {value!r}")
+        return value
+
+
+class FileValidationSettings(Settings):
+    file_validation: FileValidationConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -61,28 +88,29 @@ class PinnedResolver(AbstractResolver):
         return None
 
 
-def validation_urls(target: Target) -> list[tuple[str, str]]:
-    assert target.file_validation is not None
+def validation_urls(target: Target, config: FileValidationConfig) -> list[tuple[str, str]]:
     host = f"[{target.host}]" if ":" in target.host else target.host
-    path = target.file_validation.path
+    path = config.path
     http = f"http://{host}{'' if target.http_port == 80 else f':{target.http_port}'}{path}"
     https = f"https://{host}{'' if target.port == 443 else f':{target.port}'}{path}"
     return [("http", http), ("https", https)]
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
-    assert target.file_validation is not None
+async def run(target: Target, settings: FileValidationSettings, ctx: ProbeContext) -> CheckOutcome:
+    config = settings.file_validation
+    if config is None:
+        raise DependencyError("no file_validation token configured")
     addresses = await ctx.addresses()
-    token = target.file_validation.token.strip()
+    token = config.token.strip()
     timeout = target.timeout * 0.8
     cap = min(ctx.limits.max_body_bytes, MAX_TOKEN_BODY)
     jobs = [_fetch_one(scheme, url, address, token, timeout, cap)
-            for address in addresses for scheme, url in validation_urls(target)]
+            for address in addresses for scheme, url in validation_urls(target, config)]
     views = tuple(await asyncio.gather(*jobs))
     findings = tuple(Finding(FAULTS[v.outcome], _detail(v, token), v.address,
                              data={"scheme": v.scheme, "url": v.url, "status": v.status, "location": v.location})
                      for v in views if v.outcome != "ok")
-    return CheckOutcome(findings, FileValidationResult(target.file_validation.path, views))
+    return CheckOutcome(findings, FileValidationResult(config.path, views))
 
 
 async def _fetch_one(scheme: str, url: str, address: str, token: str, timeout: float, cap: int) -> FetchView:
@@ -131,3 +159,18 @@ def _detail(view: FetchView, token: str) -> str:
     if view.outcome == "unreachable":
         return f"{where} cannot be fetched with 200: {view.detail}"
     return f"{where} answers 200 but not with the token {token!r}: {view.detail}"
+
+
+PLUGIN = CheckPlugin[FileValidationSettings, FileValidationResult](
+    name="file_validation",
+    summary="the validation file answers 200 with the token, without redirects, over http or https (S1)",
+    run=run,
+    result_type=FileValidationResult,
+    faults=frozenset({FaultId.FILE_VALIDATION_REDIRECT, FaultId.FILE_VALIDATION_UNREACHABLE,
+                      FaultId.FILE_VALIDATION_MISMATCH}),
+    settings=FileValidationSettings,
+    applies=lambda target, settings: settings.file_validation is not None,
+    flags=(Flag("--file-validation-token", "file_validation.token", "expected file body; enables the file check",
+                metavar="T"),
+           Flag("--file-validation-path", "file_validation.path", "URL path of the validation file", metavar="PATH")),
+)

@@ -9,6 +9,7 @@ response) could be hiding a 200, so that address cannot be judged on HTTP.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
 import re
 from dataclasses import dataclass
@@ -18,11 +19,14 @@ from selectolax.lexbor import LexborHTMLParser
 
 from exporter.checks._html_bounds import bounded_html
 from exporter.checks._url import Url, resolve
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, MetricSpec, NoSettings, Sample
+from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.http import read_capped
 from exporter.net.tls import capture_context
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 COMPARE_MAX_BYTES = 256 * 1024  # enough for a title and a size; pages are not kept
 HTTP_SHARE = 0.6  # of the target's timeout, for each request
@@ -125,7 +129,7 @@ async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: 
                  size=len(resp.body))
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
     pairs = [(a, p) for a in addresses for p in target.paths]
     probes = await asyncio.gather(*(_probe(ctx, "https", a, target.port, p) for a, p in pairs),
@@ -174,24 +178,46 @@ def judge(target: Target, https: Probe, http: Probe) -> list[Finding]:
     findings: list[Finding] = []
     where, path = https.address, https.path
     if https.status >= 500:
-        findings.append(Finding("https_error_status", f"HTTPS {path} answers {https.status}", where))
+        findings.append(Finding(FaultId.HTTPS_ERROR_STATUS, f"HTTPS {path} answers {https.status}", where))
     http_works = http.status is not None and (200 <= http.status < 300 or _redirects_to_https(target, http))
     if 400 <= https.status < 500 and http_works:
         how = f"{http.status} (redirect to {http.location})" if http.location else str(http.status)
-        findings.append(Finding(
-            "https_status_mismatch",
+        findings.append(Finding(FaultId.HTTPS_STATUS_MISMATCH,
             f"{path}: HTTP answers {how} but HTTPS answers {https.status}: the HTTPS binding serves another "
             "site or web root", where, {"path": path, "http_status": http.status, "https_status": https.status}))
     if https.status < 400 and not hsts_active(https.hsts):
         why = "no Strict-Transport-Security header" if not https.hsts else f"HSTS disabled ({https.hsts!r})"
-        findings.append(Finding("hsts_missing", f"HTTPS {path} answers {https.status} with {why}", where))
+        findings.append(Finding(FaultId.HSTS_MISSING, f"HTTPS {path} answers {https.status} with {why}", where))
     if http.status is not None and 200 <= http.status < 300:
         port = "" if target.http_port == 80 else f":{target.http_port}"
         detail = f"http://{target.host}{port}{path} answers {http.status} instead of redirecting to HTTPS"
         different = _different_sites(https, http) if https.status == 200 else None
         if different:
             detail += f"; HTTP and HTTPS look like different sites ({different})"
-        findings.append(Finding("http_not_redirected", detail, where,
+        findings.append(Finding(FaultId.HTTP_NOT_REDIRECTED, detail, where,
                                 {"path": path, "http_status": http.status, "https_status": https.status,
                                  "different_sites": different}))
     return findings
+
+
+HTTP_STATUS = MetricSpec("sslfault_http_status_code",
+                         "Status of the first configured path on the first address, by scheme (latest scheduled run).",
+                         ("scheme",))
+
+
+def _samples(target: Target, result: HttpResult) -> list[Sample]:
+    # No answer (e.g. nothing on port 80): no sample, not a fake code.
+    return [Sample(HTTP_STATUS.name, (scheme,), code)
+            for scheme, code in (("http", result.http_status), ("https", result.https_status)) if code is not None]
+
+
+PLUGIN = CheckPlugin[NoSettings, HttpResult](
+    name="http",
+    summary="HTTP vs HTTPS on each address: status mismatch (S4), 5xx, redirect to HTTPS, HSTS",
+    run=run,
+    result_type=HttpResult,
+    faults=frozenset({FaultId.HTTPS_STATUS_MISMATCH, FaultId.HTTPS_ERROR_STATUS, FaultId.HTTP_NOT_REDIRECTED,
+                      FaultId.HSTS_MISSING, FaultId.HTTPS_REDIRECTS_TO_HTTP}),
+    metrics=(HTTP_STATUS,),
+    samples=_samples,
+)

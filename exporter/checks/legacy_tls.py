@@ -8,6 +8,7 @@ in-memory handshake; if it cannot, the check reports "unsupported", never "no fa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
 import datetime as dt
 import functools
@@ -23,11 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from exporter.checks.http import tls_addresses
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
+from exporter.target import Target
 from exporter.errors import UnsupportedProbe
-from exporter.models import CheckOutcome, Finding
+from exporter.checks.base import CheckPlugin, NoSettings
+from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.tls import ConnectStatus, handshake
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 LEGACY_VERSIONS: tuple[tuple[str, str], ...] = (("TLS 1.0", "TLSv1"), ("TLS 1.1", "TLSv1_1"))
 
@@ -117,7 +121,7 @@ def local_support_problem() -> str | None:
     return None
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     problem = await asyncio.to_thread(local_support_problem)
     if problem:
 
@@ -125,7 +129,7 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
     per_address = await asyncio.gather(*(_probe_address(target, ctx, a) for a in addresses))
     findings = [
-        Finding("tls_legacy_protocol", f"the server completes a {' and a '.join(r.accepted)} handshake", r.address,
+        Finding(FaultId.TLS_LEGACY_PROTOCOL, f"the server completes a {' and a '.join(r.accepted)} handshake", r.address,
                 {"versions": list(r.accepted)})
         for r in per_address if r.accepted
     ]
@@ -146,3 +150,13 @@ async def _probe_address(target: Target, ctx: ProbeContext, address: str) -> Add
             raise OSError(f"{address}: {hs.error}")
     return AddressLegacy(address, tuple(label for (label, _), hs in zip(LEGACY_VERSIONS, handshakes, strict=True)
                                         if hs.status is ConnectStatus.OK))
+
+
+PLUGIN = CheckPlugin[NoSettings, LegacyTlsResult](
+    name="legacy_tls",
+    summary="the server still completes a TLS 1.0 or TLS 1.1 handshake",
+    run=run,
+    result_type=LegacyTlsResult,
+    faults=frozenset({FaultId.TLS_LEGACY_PROTOCOL, FaultId.TLS_MODERN_PROTOCOL_UNSUPPORTED,
+                      FaultId.TLS_INSECURE_CIPHER, FaultId.TLS_WEAK_CIPHER}),
+)

@@ -14,6 +14,7 @@ metric counts them all.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
 import codecs
 import ipaddress
@@ -27,10 +28,13 @@ from exporter.checks._css import MAX_CSS_CHARS, scan_css
 from exporter.checks._html import Document, Reference, parse_document, upgrades_insecure_requests
 from exporter.checks._url import Url, resolve
 from exporter.checks.http import Response, pinned_get, tls_addresses
-from exporter.config import Target
-from exporter.engine.context import ProbeContext, Resources
-from exporter.models import CheckOutcome, Finding
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, MetricSpec, NoSettings, Sample
+from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.http import read_capped
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext, Resources
 
 UPGRADABLE_ROLES = {"image", "media"}  # Chromium auto-upgrades these; everything else is blocked
 MAX_REDIRECTS = 3
@@ -120,7 +124,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
     jobs = [(a, p) for a in addresses for p in target.paths]
     outcomes = await asyncio.gather(*(_scan(ctx, a, p) for a, p in jobs), return_exceptions=True)
@@ -412,4 +416,25 @@ def _finding(kind: str, resources: list[Resource], address: str | None, gaps: st
     data = {"resources": [{"url": r.url, "element": r.element, "found_in": r.found_in,
                            "https_works": r.https_works, "remedy": r.remedy} for r in listed],
             "total": len(resources)}
-    return Finding(f"mixed_content_{kind}", detail, address, data)
+    return Finding(FaultId(f"mixed_content_{kind}"), detail, address, data)
+
+
+MIXED_RESOURCES = MetricSpec("sslfault_mixed_content_resources",
+                             "Distinct http:// sub-resources on the target's HTTPS pages, by kind "
+                             "(latest scheduled run).", ("kind",))
+
+
+def _samples(target: Target, result: MixedContentResult) -> list[Sample]:
+    return [Sample(MIXED_RESOURCES.name, ("blockable",), result.blockable),
+            Sample(MIXED_RESOURCES.name, ("upgradable",), result.upgradable)]
+
+
+PLUGIN = CheckPlugin[NoSettings, MixedContentResult](
+    name="mixed_content",
+    summary="HTTPS pages that load sub-resources over http:// (blocked or upgraded, as Chromium does)",
+    run=run,
+    result_type=MixedContentResult,
+    faults=frozenset({FaultId.MIXED_CONTENT_BLOCKABLE, FaultId.MIXED_CONTENT_UPGRADABLE, FaultId.MIXED_CONTENT_FORM}),
+    metrics=(MIXED_RESOURCES,),
+    samples=_samples,
+)

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from exporter import __version__
 from exporter.engine.store import ResultsStore
 
@@ -27,6 +29,8 @@ FORMAT = 1
 
 
 def _encode(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # a check's settings on a target
+        return {"__model__": _qualified(type(value)), "fields": value.model_dump(mode="json")}
     if isinstance(value, enum.Enum):
         return {"__enum__": _qualified(type(value)), "value": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -64,6 +68,11 @@ def _decode(value: Any) -> Any:
         return [_decode(v) for v in value]
     if not isinstance(value, dict):
         return value
+    if "__model__" in value:
+        model = _resolve(value["__model__"])
+        if not issubclass(model, BaseModel):
+            raise ValueError(f"{value['__model__']!r} is not a settings model")
+        return model.model_validate(value["fields"])
     if "__enum__" in value:
         return _resolve(value["__enum__"])(value["value"])
     if "__dc__" in value:

@@ -15,7 +15,7 @@ from exporter.http.exposition import Exposition
 from exporter.http.keys import DAEMON, EXPOSITION
 from exporter.http import statuspage
 from exporter.http.probe import ProbeHandler
-from exporter.views import all_targets, target_detail
+from exporter.views import all_views, target_detail
 from exporter.http.webconfig import WebConfig
 from exporter.http.webconfig import middleware as webconfig_middleware
 
@@ -82,12 +82,13 @@ async def reload(request: web.Request) -> web.Response:
 
 async def api_targets(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    return web.json_response({"targets": all_targets(daemon.store, daemon.scheduler)}, dumps=_dumps)
+    views = all_views(daemon.store, daemon.scheduler.next_run_timestamp)
+    return web.json_response({"targets": [v.as_json() for v in views]}, dumps=_dumps)
 
 
 async def api_target(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    detail = target_detail(daemon.store, daemon.scheduler, request.match_info["name"])
+    detail = target_detail(daemon.store, request.match_info["name"], daemon.scheduler.next_run_timestamp)
     if detail is None:
         return web.json_response({"error": "no such target"}, status=404)
     return web.json_response(detail, dumps=_dumps)

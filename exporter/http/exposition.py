@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 
 from exporter.http.collector import FaultCollector
 from exporter.engine.store import ResultsStore, TargetState
@@ -33,6 +33,11 @@ def split_families(text: str) -> Families:
 def _render(store: ResultsStore, states: list[TargetState], exporter_metrics: bool) -> Families:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FaultCollector(store, include_exporter_metrics=exporter_metrics, states=states))
+    if exporter_metrics:
+        # The standard process_* (CPU, memory, file descriptors) and python_* (GC, version) families.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
     return split_families(generate_latest(registry).decode())
 
 

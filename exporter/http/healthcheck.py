@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         with urllib.request.urlopen(url, timeout=4, context=context) as response:
             return 0 if response.status == 200 else 1
     except (OSError, ValueError) as exc:
-        print(f"healthcheck: {exc}", file=sys.stderr)
+        sys.stderr.write(f"healthcheck: {exc}\n")
         return 1
 
 

@@ -169,6 +169,12 @@ TXT_CASES: tuple[TxtCase, ...] = (
 # not serve: the check must follow it to the lab zone's own server. (Knot does not chase CNAMEs
 # across zones, and neither does the stale resolver, so only the lab's resolver is used for it.)
 TXT_CNAME_CASE = TxtCase("TXT behind a CNAME into another zone", "txt-cname", TXT_OK, _OK)
+# ACME dns-01 (RFC 8555): _acme-challenge.<host>, a new value per order and, for a certificate covering
+# the name and its wildcard, two values at once; often delegated by CNAME to a zone an ACME client may
+# update (acme-dns). acme.issuance.<domain> holds two tokens; acme-delegated is a CNAME out of the zone.
+ACME_HOST, ACME_DELEGATED_HOST = "acme", "acme-delegated"
+ACME_TOKENS = ("acme-token-for-the-name", "acme-token-for-the-wildcard")
+ACME_DELEGATED_TOKEN = "acme-token-via-acme-dns"
 
 # -- file validation cases (hosts relative to <domain>) ----------------------------------------
 
@@ -224,6 +230,7 @@ def delegation_records(domain: str, network: str) -> dict[str, list[RecordSpec]]
     for case in FILE_CASES:
         records[f"{case.host}.{domain}"] = [("A", TTL, f"{network}.{o}") for o in case.octets]
     records[f"_dnsauth.{TXT_CNAME_CASE.host}.{domain}"] = [("TXT", TTL, f'"{TXT_CNAME_CASE.value}"')]
+    records[f"{ACME_DELEGATED_HOST}-challenge.acme-dns.{domain}"] = [("TXT", TTL, f'"{ACME_DELEGATED_TOKEN}"')]
     return records
 
 
@@ -242,6 +249,9 @@ def issuance_zone_records(domain: str, network: str, variant: TxtVariant) -> dic
             records[f"_dnsauth.{host}.{zone}"] = [("TXT", TTL, f'"{v}"') for v in values]
     cname = TXT_CNAME_CASE.host
     records[f"_dnsauth.{cname}.{zone}"] = [("CNAME", TTL, f"_dnsauth.{cname}.{domain}")]
+    records[f"_acme-challenge.{ACME_HOST}.{zone}"] = [("TXT", TTL, f'"{v}"') for v in ACME_TOKENS]
+    records[f"_acme-challenge.{ACME_DELEGATED_HOST}.{zone}"] = [
+        ("CNAME", TTL, f"{ACME_DELEGATED_HOST}-challenge.acme-dns.{domain}")]
     return records
 
 
