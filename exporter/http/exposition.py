@@ -33,12 +33,16 @@ def split_families(text: str) -> Families:
 def _render(store: ResultsStore, states: list[TargetState], exporter_metrics: bool) -> Families:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FaultCollector(store, include_exporter_metrics=exporter_metrics, states=states))
-    if exporter_metrics:
-        # The standard process_* (CPU, memory, file descriptors) and python_* (GC, version) families.
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
     return split_families(generate_latest(registry).decode())
+
+
+def _standard_registry() -> CollectorRegistry:
+    """The standard process_* (CPU, memory, file descriptors) and python_* (GC, version) families."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 class Exposition:
@@ -46,8 +50,14 @@ class Exposition:
         self.store = store
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+        self._standard = _standard_registry()
 
     def render(self) -> bytes:
+        """Everything /metrics serves: the exporter's families, then the process and Python ones."""
+        return self.render_exporter() + generate_latest(self._standard)
+
+    def render_exporter(self) -> bytes:
+        """The exporter's own families (what the FaultCollector says), per-target cached."""
         with self._lock:  # scrapes run in worker threads; one renders at a time
             skeleton = _render(self.store, [], exporter_metrics=True)  # headers, and the exporter's own samples
             samples: dict[str, list[str]] = {name: list(lines) for name, _, lines in skeleton}
