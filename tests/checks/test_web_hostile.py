@@ -23,8 +23,10 @@ from exporter.checks._css import MAX_CSS_CHARS, css_references, scan_css
 from exporter.checks._html import _elements, parse_document
 from exporter.checks._html_bounds import MAX_DEPTH, MAX_ELEMENTS, bounded_html
 from exporter.checks._url import Url, resolve
-from exporter.checks.http import Probe, Response, _title, judge
-from exporter.checks.mixed_content import MAX_LISTED, MAX_PROBES, MAX_TEXT, MixedContentResult, _charset
+from exporter.checks.http import Probe, _title, judge
+from exporter.net.pinned import Response
+from exporter.checks._mixed_fetch import charset as _charset
+from exporter.checks.mixed_content import MAX_LISTED, MAX_PROBES, MAX_TEXT, MixedContentResult
 from exporter.config import Config
 from sslfault_lab.pki import LabPKI
 from exporter.models import CheckResult, CheckStatus, ErrorKind
@@ -361,7 +363,9 @@ async def test_a_deeply_nested_page_is_scanned_up_to_the_cap(tls: Tls) -> None:
     result = await _check(tls, {"/": Page(_html(body))})
     (page,) = _scanned(result).pages
     assert [r.url for r in page.resources] == [f"{INSECURE}/top.js"]
-    assert page.note is not None and "nest deeper than 512 levels" in page.note
+    assert page.incomplete and "nest deeper than 512 levels" in page.incomplete[0]
+    (finding,) = result.outcome.findings  # what was read holds a fault: reported, with what was not read
+    assert "not examined: part of 1 page(s)" in finding.detail
 
 
 async def test_a_page_that_cannot_be_read_is_recorded_not_dropped(tls: Tls) -> None:
