@@ -1,0 +1,80 @@
+"""TLS configurations browsers refuse (issue 11 §2), against real servers on loopback: legacy-only
+protocols, NULL / anonymous / DHE-1024 / static-RSA / CBC-only suites, a client certificate demanded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter.cli.diagnose import diagnose
+from exporter.config import Config
+from sslfault_lab.tls_configs import CASES, TlsCase, TlsConfigLab, tls_config_lab_thread
+
+
+@pytest.fixture(scope="module")
+def tlab() -> Iterator[TlsConfigLab]:
+    with tls_config_lab_thread() as started:
+        yield started
+
+
+def _report(config: Config) -> dict[str, Any]:
+    return asyncio.run(diagnose(config))
+
+
+def _faults(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["id"]: f for f in report["faults"]}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_configuration_gives_exactly_its_faults(tlab: TlsConfigLab, case: TlsCase) -> None:
+    report = _report(tlab.config(case.name))
+    assert set(_faults(report)) == set(case.faults), report["faults"]
+    assert all(f["address"] == tlab.addresses[case.name] for f in report["faults"])
+    assert report["checks"]["legacy_tls"]["status"] == "ok", report["checks"]["legacy_tls"]
+
+
+@pytest.mark.parametrize("name", ["tls10-only", "tls11-only"])
+def test_a_legacy_only_server_still_has_its_certificate_judged(tlab: TlsConfigLab, name: str) -> None:
+    report = _report(tlab.config(name))
+    checks = report["checks"]
+    assert {checks[c]["status"] for c in ("reachability", "tls", "chain")} == {"ok"}, checks
+    faults = _faults(report)
+    version = "TLS 1.0" if name == "tls10-only" else "TLS 1.1"
+    assert faults["tls_legacy_protocol"]["data"] == {"versions": [version]}
+    assert f"only {version}" in faults["tls_modern_protocol_unsupported"]["detail"]
+
+
+def test_null_only_names_the_suite(tlab: TlsConfigLab) -> None:
+    faults = _faults(_report(tlab.config("null-only")))
+    detail = faults["tls_insecure_cipher"]["detail"]
+    assert "NULL" in detail and "no encryption" in detail
+    assert faults["tls_insecure_cipher"]["data"]["suites"]
+
+
+@pytest.mark.parametrize(("name", "fault", "text"), [
+    ("anon-too", "tls_insecure_cipher", "AECDH-AES128-SHA (no server authentication (anonymous)"),
+    ("dhe-1024", "tls_weak_cipher", "1024-bit DH group"),
+    ("static-rsa", "tls_weak_cipher", "static RSA key exchange only"),
+    ("cbc-only", "tls_weak_cipher", "no AEAD suite"),
+])
+def test_weak_configurations_name_what_is_weak(tlab: TlsConfigLab, name: str, fault: str, text: str) -> None:
+    faults = _faults(_report(tlab.config(name)))
+    assert text in faults[fault]["detail"], faults
+
+
+def test_client_certificate_demanded_and_none_configured(tlab: TlsConfigLab) -> None:
+    report = _report(tlab.config("client-cert"))
+    assert set(_faults(report)) == {"tls_client_cert_required"}
+    for check in ("http", "mixed_content"):
+        assert (report["checks"][check]["status"], report["checks"][check]["error"]) == ("error", "client_cert"), \
+            report["checks"][check]
+
+
+def test_client_certificate_configured(tlab: TlsConfigLab) -> None:
+    report = _report(tlab.config("client-cert", client_cert=tlab.client.cert_file, client_key=tlab.client.key_file))
+    assert report["faults"] == [] or {f["id"] for f in report["faults"]} <= {"http_not_redirected"}, report["faults"]
+    assert {report["checks"][c]["status"] for c in ("reachability", "tls", "chain", "http", "mixed_content")} \
+        == {"ok"}, report["checks"]
