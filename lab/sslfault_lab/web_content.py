@@ -218,6 +218,8 @@ def http_sites(host: str, name: str, port: int) -> tuple[HttpSite, HttpSite]:
         "web-two-sites": (HttpSite(default=_html("Old shop")), _html("New shop", HSTS)),
         "web-500": (redirect, HttpSite(default=_html("server error", HSTS, status=500))),
         "web-no-hsts": (redirect, _html(f"{name} site")),
+        "web-https-to-http": (HttpSite(default=_html("plain site")), HttpSite(default=HttpResponse(
+            301, b"moved\n", headers=(("Location", f"http://{host}:{port}/"), HSTS)))),
     }
     http, https = table[name]
     return http, https if isinstance(https, HttpSite) else HttpSite(default=https)
@@ -232,6 +234,8 @@ HTTP_CASES = {
     "web-500": (frozenset({"https_error_status"}), "HTTPS answers 500"),
     "web-no-hsts": (frozenset({"hsts_missing"}), "HTTPS 200 without Strict-Transport-Security"),
     "web-no-http": (frozenset(), "nothing listens on the HTTP port: not a fault"),
+    "web-https-to-http": (frozenset({"https_redirects_to_http", "http_not_redirected"}),
+                          "HTTPS redirects to the plain-HTTP site, which serves it"),
 }
 REVOCATION_CASES = {  # name -> (ocsp path or None, crl?, revoked?, faults, error)
     "rev-ocsp-good": ("/delegated", False, False, frozenset(), False),
