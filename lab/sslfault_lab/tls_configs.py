@@ -104,7 +104,7 @@ class ClientIdentity:
     key_file: str
 
 
-def _client_identity(directory: Path, now: dt.datetime) -> ClientIdentity:
+def client_identity(directory: Path, now: dt.datetime) -> ClientIdentity:
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -198,7 +198,7 @@ class TlsConfigLab:
 
     def _build(self) -> dict[str, ssl.SSLContext]:
         pki = self.lab.pki
-        self.client = _client_identity(self._dir, pki.now)
+        self.client = client_identity(self._dir, pki.now)
         contexts = {}
         for case in CASES:
             leaf = pki.issue_leaf([self.host(case.name)], issuer=pki.rsa_intermediate, key_type="rsa")
