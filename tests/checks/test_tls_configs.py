@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +79,36 @@ def test_client_certificate_configured(tlab: TlsConfigLab) -> None:
     assert report["faults"] == [] or {f["id"] for f in report["faults"]} <= {"http_not_redirected"}, report["faults"]
     assert {report["checks"][c]["status"] for c in ("reachability", "tls", "chain", "http", "mixed_content")} \
         == {"ok"}, report["checks"]
+
+
+def test_diagnose_takes_a_client_certificate(tlab: TlsConfigLab) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lab = tlab.lab
+    base = [sys.executable, "-m", "exporter", "diagnose", tlab.host("client-cert"), "--port", str(tlab.port),
+            "--nameserver", lab.nameserver, "--ca-file", lab.root_ca_file, "--check", "reachability",
+            "--check", "http", "--http-port", "1", "--json"]
+    root = Path(__file__).resolve().parents[2]
+    without = subprocess.run(base, capture_output=True, text=True, cwd=root, timeout=60)
+    assert '"tls_client_cert_required"' in without.stdout and '"client_cert"' in without.stdout, without.stdout
+    with_cert = subprocess.run([*base, "--client-cert", tlab.client.cert_file, "--client-key", tlab.client.key_file],
+                               capture_output=True, text=True, cwd=root, timeout=60)
+    assert with_cert.returncode == 0 and "tls_client_cert_required" not in with_cert.stdout, with_cert.stdout
+    only_cert = subprocess.run([*base, "--client-cert", tlab.client.cert_file], capture_output=True, text=True,
+                               cwd=root, timeout=60)
+    assert only_cert.returncode == 2 and "give client_cert and client_key together" in only_cert.stderr
+
+
+def test_a_client_key_that_does_not_match_is_a_config_error(tlab: TlsConfigLab, tmp_path: Any) -> None:
+    from exporter.config import ConfigError, parse_config
+
+    other_key = next(Path(tlab.client.cert_file).parent.glob("*.key.pem"))
+    text = (f"targets:\n  - host: {tlab.host('client-cert')}\n    client_cert: {tlab.client.cert_file}\n"
+            f"    client_key: {other_key}\n")
+    with pytest.raises(ConfigError, match="cannot be used together"):
+        parse_config(text, "c.yaml")
+    missing = f"defaults:\n  client_cert: {tmp_path}/nope.pem\n  client_key: {tlab.client.key_file}\n"
+    with pytest.raises(ConfigError, match="does not exist"):
+        parse_config(missing, "c.yaml")
