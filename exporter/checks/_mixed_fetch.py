@@ -20,6 +20,7 @@ from exporter.errors import CannotJudge
 from exporter.models import ErrorKind
 from exporter.net.http import read_capped
 from exporter.net.pinned import Response, merged_headers
+from exporter.net.tls import capture_context
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
@@ -69,14 +70,16 @@ def _origin(url: Url) -> tuple[str, str, int | None]:
 
 async def follow(ctx: ProbeContext, address: str, url: Url, timeout: float, *, max_bytes: int,
                  anywhere: bool = False) -> Followed:
-    """GET url and the redirects after it: on url's own origin (pinned to `address`), and with `anywhere`
-    on other https: origins too (resolved by name). Stops at an http: target or a redirect elsewhere."""
-    origin = _origin(url)
+    """GET url and the redirects after it: on the target's own HTTPS origin (pinned to `address`), and
+    with `anywhere` on other https: origins too (resolved by name); otherwise it stops at a redirect to
+    another origin. Stops at an http: target (returned as `insecure`, not fetched)."""
+    target = ctx.target
+    own = ("https", target.host.lower(), None if target.port == 443 else target.port)
     seen = {str(url)}
     for _ in range(MAX_REDIRECTS + 1):
-        if _origin(url) == origin:
+        if _origin(url) == own:
             path = url.path + (f"?{url.query}" if url.query is not None else "")
-            resp = await get(ctx, "https", address, ctx.target.port, path, timeout=timeout, max_bytes=max_bytes)
+            resp = await get(ctx, "https", address, target.port, path, timeout=timeout, max_bytes=max_bytes)
         else:
             resp = await _get_by_name(ctx, url, timeout, max_bytes)
         location = resp.headers.get("location")
@@ -85,7 +88,7 @@ async def follow(ctx: ProbeContext, address: str, url: Url, timeout: float, *, m
             return Followed(resp, url)
         if nxt.insecure:
             return Followed(resp, url, nxt)
-        if _origin(nxt) != origin and not anywhere:
+        if _origin(nxt) != own and not anywhere:
             return Followed(resp, url)
         if str(nxt) in seen:
             raise CannotJudge(ErrorKind.INCOMPLETE, f"{_short(str(url))} redirects in a loop (back to {_short(str(nxt))})")
@@ -96,9 +99,11 @@ async def follow(ctx: ProbeContext, address: str, url: Url, timeout: float, *, m
 
 
 async def _get_by_name(ctx: ProbeContext, url: Url, timeout: float, max_bytes: int) -> Response:
+    """Another site's resource, by name (the shared session's resolver), without the target's client
+    certificate: that is for the target alone."""
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with ctx.resources.session.get(str(url), allow_redirects=False, timeout=client_timeout,
-                                         ssl=ctx.resources.capture_context(ctx.target)) as resp:
+                                         ssl=capture_context()) as resp:
         body, truncated = await read_capped(resp, max_bytes)
         return Response(str(url), resp.status, merged_headers(resp), body, truncated)
 
