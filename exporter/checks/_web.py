@@ -4,7 +4,6 @@ certificate the target does not configure."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -51,7 +50,7 @@ async def get(
             ctx.resources.session, scheme, address, port, ctx.target.host, path, sni=ctx.default_sni(),
             ssl_context=ctx.resources.capture_context(ctx.target) if secure else None, timeout=timeout,
             max_bytes=max_bytes, connect_timeout=connect_timeout, method=method)
-    except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError):
+    except (aiohttp.ClientError, OSError, TimeoutError):
         if secure:
             await client_cert_gate(ctx, address)
         raise

@@ -19,14 +19,24 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exporter.errors import CannotJudge, UnsupportedProbe
-from exporter.target import Target
 from exporter.checks.base import CheckPlugin, NoSettings
+from exporter.errors import CannotJudge, UnsupportedProbe
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net import hello
-from exporter.net.legacy import LEGACY_VERSIONS, legacy_client_context, local_support_problem
+from exporter.net.legacy import (
+    LEGACY_VERSIONS,
+    legacy_client_context,
+    local_support_problem,
+)
 from exporter.net.suites import name_of, select, why_insecure
-from exporter.net.tls import LEGACY_NAMES, ConnectStatus, Handshake, handshake, modern_context
+from exporter.net.tls import (
+    LEGACY_NAMES,
+    ConnectStatus,
+    Handshake,
+    handshake,
+    modern_context,
+)
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
@@ -114,7 +124,7 @@ async def _modern(target: Target, ctx: ProbeContext, captured: Handshake) -> boo
 async def _offer(target: Target, ctx: ProbeContext, address: str, codes: tuple[int, ...]) -> hello.Flight:
     try:
         return await hello.probe(address, target.port, ctx.default_sni(), codes, target.timeout * SHARE)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         raise CannotJudge(ErrorKind.TIMEOUT, f"{address}: no answer to a ClientHello within "
                           f"{target.timeout * SHARE:g}s") from None
     except ValueError as exc:

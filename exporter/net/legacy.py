@@ -44,7 +44,7 @@ def legacy_client_context(attr: str) -> ssl.SSLContext:
 def _self_signed_files(directory: str) -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # small and fast: a local test only
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "legacy-tls self-test")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
             .sign(key, hashes.SHA256()))

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sslfault_lab.tls_configs import CASES, TlsCase, TlsConfigLab, tls_config_lab_thread
 
 from exporter.cli.diagnose import diagnose
 from exporter.config import Config
-from sslfault_lab.tls_configs import CASES, TlsCase, TlsConfigLab, tls_config_lab_thread
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +91,13 @@ def test_diagnose_takes_a_client_certificate(tlab: TlsConfigLab) -> None:
             "--nameserver", lab.nameserver, "--ca-file", lab.root_ca_file, "--check", "reachability",
             "--check", "http", "--http-port", "1", "--json"]
     root = Path(__file__).resolve().parents[2]
-    without = subprocess.run(base, capture_output=True, text=True, cwd=root, timeout=60)
+    without = subprocess.run(base, capture_output=True, text=True, cwd=root, timeout=60, check=False)
     assert '"tls_client_cert_required"' in without.stdout and '"client_cert"' in without.stdout, without.stdout
     with_cert = subprocess.run([*base, "--client-cert", tlab.client.cert_file, "--client-key", tlab.client.key_file],
-                               capture_output=True, text=True, cwd=root, timeout=60)
+                               capture_output=True, text=True, cwd=root, timeout=60, check=False)
     assert with_cert.returncode == 0 and "tls_client_cert_required" not in with_cert.stdout, with_cert.stdout
     only_cert = subprocess.run([*base, "--client-cert", tlab.client.cert_file], capture_output=True, text=True,
-                               cwd=root, timeout=60)
+                               cwd=root, timeout=60, check=False)
     assert only_cert.returncode == 2 and "give client_cert and client_key together" in only_cert.stderr
 
 

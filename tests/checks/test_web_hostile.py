@@ -7,13 +7,9 @@ end-to-end cases run the checks against tiny servers on 127.0.0.1 that serve exa
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
-import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +22,7 @@ from exporter.checks._url import Url, resolve
 from exporter.checks.http import Probe, _title, judge
 from exporter.net.pinned import Response
 from exporter.checks._mixed_fetch import charset as _charset
-from exporter.checks.mixed_content import MAX_LISTED, MAX_PROBES, MAX_TEXT, MixedContentResult
+from exporter.checks.mixed_content import MAX_LISTED, MAX_PROBES, MAX_TEXT
 from exporter.config import Config
 from sslfault_lab.pki import LabPKI
 from exporter.models import CheckStatus, ErrorKind
