@@ -6,6 +6,7 @@ Errors are reported with the file, the line (where YAML tells us) and the key pa
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -26,6 +27,7 @@ from exporter.config_types import (
     _HOSTNAME,
     CaFile,
     DnsName,
+    PemFile,
     Duration,
     Nameserver,
     parse_duration,
@@ -116,6 +118,21 @@ class CheckSettings(_Model):
     http_port: int | None = Field(default=None, ge=1, le=65535)
     # URL paths the checks that read pages fetch (each over HTTP and HTTPS).
     paths: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=20)
+    # A client certificate (PEM, leaf first) and its key, presented when a server asks for one: given together.
+    client_cert: PemFile | None = None
+    client_key: PemFile | None = None
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> CheckSettings:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("give client_cert and client_key together")
+        if self.client_cert and self.client_key:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(self.client_cert, self.client_key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"client_cert {self.client_cert!r} and client_key {self.client_key!r} cannot be "
+                                 f"used together ({getattr(exc, 'reason', None) or exc})") from None
+        return self
 
     @field_validator("paths")
     @classmethod
@@ -259,6 +276,8 @@ def resolve_target(t: Any, d: Any) -> Target:
         paths=pick("paths"),
         certificate_names=t.certificate_names,
         validation_method=method,
+        client_cert=pick("client_cert"),
+        client_key=pick("client_key"),
         settings=_check_settings(t, d),
     )
 
