@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 import asyncio
 from dataclasses import dataclass
 
+from exporter.errors import CannotJudge
+from exporter.net.dns import MAX_ADDRESSES_PER_FAMILY
 from exporter.target import Target
 from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings
-from exporter.models import CheckOutcome, FaultId, Finding
+from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.tls import ConnectStatus, Handshake
 
 if TYPE_CHECKING:
@@ -61,6 +63,12 @@ async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckO
             findings.append(Finding(fault, f"{hs.address} port {hs.port}: {hs.error}", hs.address))
     result = ReachabilityResult(tuple(AddressReach(h.address, str(h.status), h.connect_seconds, h.handshake_seconds,
                                                    asked) for h, asked in zip(handshakes, requested, strict=True)))
+    resolution = await ctx.resolution()
+    if resolution.unprobed and not findings:
+        # Probing every address of a name with hundreds would let one target swamp the exporter; what was
+        # not probed is unknown, so no verdict rather than "all reachable".
+        raise CannotJudge(ErrorKind.INCOMPLETE, f"{target.host} has {len(resolution.addresses) + len(resolution.unprobed)} "
+                          f"addresses; only the first {MAX_ADDRESSES_PER_FAMILY} per family are probed")
     return CheckOutcome(tuple(findings), result)
 
 
