@@ -6,8 +6,9 @@ Errors are reported with the file, the line (where YAML tells us) and the key pa
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -21,10 +22,12 @@ from pydantic import (
 )
 
 from exporter.checks import CHECKS
+from exporter.config_messages import explain
 from exporter.config_types import (
     _HOSTNAME,
     CaFile,
     DnsName,
+    PemFile,
     Duration,
     Nameserver,
     parse_duration,
@@ -115,6 +118,21 @@ class CheckSettings(_Model):
     http_port: int | None = Field(default=None, ge=1, le=65535)
     # URL paths the checks that read pages fetch (each over HTTP and HTTPS).
     paths: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=20)
+    # A client certificate (PEM, leaf first) and its key, presented when a server asks for one: given together.
+    client_cert: PemFile | None = None
+    client_key: PemFile | None = None
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> CheckSettings:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("give client_cert and client_key together")
+        if self.client_cert and self.client_key:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(self.client_cert, self.client_key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"client_cert {self.client_cert!r} and client_key {self.client_key!r} cannot be "
+                                 f"used together ({getattr(exc, 'reason', None) or exc})") from None
+        return self
 
     @field_validator("paths")
     @classmethod
@@ -190,17 +208,21 @@ def _plugin_fields(for_defaults: bool) -> dict[str, Any]:
     return fields
 
 
-Defaults = create_model("Defaults", __base__=_CoreDefaults, **_plugin_fields(for_defaults=True))
-TargetConfig = create_model("TargetConfig", __base__=_CoreTarget, **_plugin_fields(for_defaults=False))
+if TYPE_CHECKING:  # the core fields are what typed code reads; the checks' fields are read generically
+    Defaults = _CoreDefaults
+    TargetConfig = _CoreTarget
+else:
+    Defaults = create_model("Defaults", __base__=_CoreDefaults, **_plugin_fields(for_defaults=True))
+    TargetConfig = create_model("TargetConfig", __base__=_CoreTarget, **_plugin_fields(for_defaults=False))
 
 
 class Config(_Model):
-    defaults: Defaults = Defaults()  # type: ignore[valid-type]
+    defaults: Defaults = Defaults()
     resolver: ResolverConfig = ResolverConfig()
     trust: TrustConfig = TrustConfig()
     limits: LimitsConfig = LimitsConfig()
     probe: ProbeEndpointConfig = ProbeEndpointConfig()
-    targets: tuple[TargetConfig, ...] = ()  # type: ignore[valid-type]
+    targets: tuple[TargetConfig, ...] = ()
     cert_files: tuple[CertFilesConfig, ...] = ()
 
     @model_validator(mode="after")
@@ -254,6 +276,8 @@ def resolve_target(t: Any, d: Any) -> Target:
         paths=pick("paths"),
         certificate_names=t.certificate_names,
         validation_method=method,
+        client_cert=pick("client_cert"),
+        client_key=pick("client_key"),
         settings=_check_settings(t, d),
     )
 
@@ -267,16 +291,18 @@ class ConfigError(Exception):
         super().__init__(f"{path}: " + "; ".join(errors))
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
     """A YAML loader that remembers the line of every mapping key, for error messages."""
+
+    key_lines: dict[int, tuple[Any, dict[Any, int]]]
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
     lines = {}
     for key_node, _ in node.value:
         lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
-    loader.key_lines[id(mapping)] = (mapping, lines)  # type: ignore[attr-defined]
+    loader.key_lines[id(mapping)] = (mapping, lines)
     return mapping
 
 
@@ -302,13 +328,13 @@ def _line_of(loc: tuple[Any, ...], data: Any, key_lines: dict[int, tuple[Any, di
 
 def parse_config(text: str, path: str = "<config>") -> Config:
     loader = _LineLoader(text)
-    loader.key_lines = {}  # type: ignore[attr-defined]
+    loader.key_lines = {}
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"{path}: not valid YAML: {exc}"]) from None
     finally:
-        key_lines = loader.key_lines  # type: ignore[attr-defined]
+        key_lines = loader.key_lines
         loader.dispose()
     if data is None:
         data = {}
@@ -317,17 +343,15 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        errors = []
+        located: list[tuple[int, str]] = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             key = ".".join(str(p) for p in loc) or "(top level)"
             line = _line_of(loc, data, key_lines)
             where = f"{path}:{line}" if line else path
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (not allowed here)"
-            errors.append(f"{where}: {key}: {message}")
-        raise ConfigError(path, errors) from None
+            located.append((line or 0, f"{where}: {key}: {explain(Config, err, loc)}"))
+        # In file order, as an editor shows them (a stable sort keeps pydantic's order within a line).
+        raise ConfigError(path, [text for _, text in sorted(located, key=lambda item: item[0])]) from None
 
 
 def load_config(path: str | Path) -> Config:

@@ -11,6 +11,7 @@ import asyncio
 import fnmatch
 import ipaddress
 import json
+import time
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -88,20 +89,25 @@ class ProbeHandler:
             if slots.locked():
                 raise Refused(429, f"too many on-demand probes running (limit {config.probe.max_concurrent})")
             async with slots:
+                started = time.monotonic()
                 results = await self._probe(daemon, target, configured, config)
+                duration = time.monotonic() - started
         except ValueError:
             return _error(400, "port must be a number")
         except Refused as exc:
             return _error(exc.status, exc.reason)
         if fmt == "prometheus":
-            return web.Response(body=render_results(target, results), headers={"Content-Type": CONTENT_TYPE_LATEST})
+            body = render_results(target, results, duration_seconds=duration)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
         report = build_report(target.host, target.port, resolved_addresses(results), results)
         return web.json_response(report, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
     async def _probe(self, daemon: Daemon, target: Target, configured: bool, config: Config) -> dict[str, CheckResult]:
         if configured or config.probe.allow_private_addresses:
-            resources = daemon.scheduler.resources
-            return await run_target(target, resources, ctx=ProbeContext(target, resources))
+            shared = daemon.scheduler.resources
+            if shared is None:
+                raise Refused(503, "the exporter is still starting")
+            return await run_target(target, shared, ctx=ProbeContext(target, shared))
         # A host only a pattern allows: its own resources whose HTTP fetches (AIA, OCSP, CRL, page
         # resources) refuse private addresses too, so the probe cannot be steered inside the network.
         resources = Resources(config, deny_private_fetches=True)

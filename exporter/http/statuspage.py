@@ -266,8 +266,8 @@ async def target_page(request: web.Request) -> web.Response:
     back = href("/", {"lang": q.lang} if q.lang_explicit else {})
     detail = target_detail(daemon.store, name, daemon.scheduler.next_run_timestamp)
     if detail is None:
-        body = f'<p><a href="{back}">← {esc(w["back"])}</a></p><h1>{esc(w["not_found"])}</h1><p><code>{esc(name)}</code></p>'
-        return _page(request, q, w["not_found"], body, status=404)
+        missing = f'<p><a href="{back}">← {esc(w["back"])}</a></p><h1>{esc(w["not_found"])}</h1><p><code>{esc(name)}</code></p>'
+        return _page(request, q, w["not_found"], missing, status=404)
     port = f':{detail["port"]}' if detail.get("port") else ""
     body = [
         f'<p><a href="{back}">← {esc(w["back"])}</a></p>',

@@ -129,7 +129,8 @@ def expiry_text(days: float | None, lang: str) -> str:
     w = WORDS[lang]
     if days is None:
         return "—"
-    return (w["expired_ago"] if days < 0 else w["expires_in"]).format(t=span(days * 86400, lang))
+    template: str = w["expired_ago"] if days < 0 else w["expires_in"]
+    return template.format(t=span(days * 86400, lang))
 
 
 def badge(status: str, lang: str) -> str:
