@@ -24,7 +24,14 @@ from exporter.net.dns import Resolution, make_resolver, resolve_addresses
 from exporter.net import hello
 from exporter.net.http import fetch, make_session
 from exporter.net.suites import select
-from exporter.net.tls import ConnectStatus, Handshake, capture_context, handshake, new_capture_context
+from exporter.net.tls import (
+    ConnectStatus,
+    Handshake,
+    capture_context,
+    handshake,
+    new_capture_context,
+    tls12_capture_context,
+)
 from exporter.pki.aia import AiaError, IssuerFetcher
 from exporter.pki.cache import TTLCache
 from exporter.pki.paths import MAX_SERVED, Judgement, judge_served
@@ -133,11 +140,19 @@ class ProbeContext:
     async def handshake(self, address: str, sni: str | None) -> Handshake:
         timeout = self.target.timeout
         context = self.resources.capture_context(self.target)
-        return await self._memoised(
-            ("tls", address, sni),
-            lambda: handshake(address, self.target.port, sni, connect_timeout=timeout * 0.4,
-                              handshake_timeout=timeout * 0.4, context=context),
-        )
+
+        async def capture() -> Handshake:
+            first = await handshake(address, self.target.port, sni, connect_timeout=timeout * 0.4,
+                                    handshake_timeout=timeout * 0.4, context=context)
+            if first.status is not ConnectStatus.HANDSHAKE_FAILED or context is not capture_context():
+                return first
+            # Refused at once (an alert, not a stall): a server whose key cannot sign for TLS 1.3 still hands
+            # over its certificate over TLS 1.2, and that certificate is what must be judged.
+            again = await handshake(address, self.target.port, sni, connect_timeout=timeout * 0.2,
+                                    handshake_timeout=timeout * 0.2, context=tls12_capture_context())
+            return again if again.status is ConnectStatus.OK else first
+
+        return await self._memoised(("tls", address, sni), capture)
 
     async def tls12_flight(self, address: str) -> hello.Flight | None:
         """The server's clear-text first flight to a TLS 1.2 ClientHello offering every secure suite

@@ -50,7 +50,7 @@ LEGACY_NAMES = ("TLSv1", "TLSv1.1")  # as ssl.SSLObject.version() names them
 
 
 def new_capture_context(client_cert: str | None = None, client_key: str | None = None,
-                        minimum: str = "TLSv1") -> ssl.SSLContext:
+                        minimum: str = "TLSv1", maximum: str | None = None) -> ssl.SSLContext:
     """A client context that accepts any certificate so broken chains can be captured.
 
     It offers TLS 1.0 up to 1.3 at OpenSSL's security level 0, so a server that speaks only a
@@ -64,6 +64,8 @@ def new_capture_context(client_cert: str | None = None, client_key: str | None =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # offering legacy versions is the point here
         ctx.minimum_version = getattr(ssl.TLSVersion, minimum.replace("TLSv1.", "TLSv1_"))
+        if maximum:
+            ctx.maximum_version = getattr(ssl.TLSVersion, maximum.replace("TLSv1.", "TLSv1_"))
     ctx.set_alpn_protocols(["http/1.1"])
     if client_cert and client_key:
         ctx.load_cert_chain(client_cert, client_key)
@@ -74,6 +76,13 @@ def new_capture_context(client_cert: str | None = None, client_key: str | None =
 def capture_context() -> ssl.SSLContext:
     """The shared capture context without a client certificate (built once, never modified)."""
     return new_capture_context()
+
+
+@functools.lru_cache(maxsize=1)
+def tls12_capture_context() -> ssl.SSLContext:
+    """The capture context capped at TLS 1.2: a key too small for TLS 1.3's RSA-PSS signatures (RSA-512)
+    makes the server fail a 1.3 handshake, yet it still serves its certificate over 1.2."""
+    return new_capture_context(maximum="TLSv1.2")
 
 
 @functools.lru_cache(maxsize=1)

@@ -63,8 +63,8 @@ def _sites() -> tuple[list[Site], Made]:
     site("no-san", {"cert_hostname_mismatch"}, issuing, sans=())
     site("md5-leaf", {"cert_crypto_rejected"}, issuing, key_kind="rsa2048", hash_name="md5")
     site("sha1-intermediate", {"cert_crypto_rejected"}, sha1_issuing)
-    # RSA-512 cannot make the RSA-PSS signatures TLS 1.3 needs: such a server only works over TLS 1.2.
-    site("rsa512-leaf", {"cert_crypto_rejected"}, issuing, key_kind="rsa512", protocols="TLSv1.2")
+    # RSA-512 cannot make the RSA-PSS signatures TLS 1.3 needs: the capture falls back to TLS 1.2.
+    site("rsa512-leaf", {"cert_crypto_rejected"}, issuing, key_kind="rsa512")  # TLS 1.3 fails; 1.2 serves it
     site("rsa512-intermediate", {"cert_crypto_rejected"}, small_issuing)
     return sites, root
 
