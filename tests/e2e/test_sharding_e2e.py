@@ -149,18 +149,20 @@ class Cluster:
             for rule in group["rules"]:
                 rule.pop("for", None)
         (self.tmp / "alerts.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+        # The shipped deploy/prometheus/prometheus-sharded.yml, with the exporters from a file instead of
+        # DNS (each with the shard and replica labels its relabelling gives): the instance rule, and the
+        # HA rule that drops `replica` from alerts so both replicas of a shard send identical alerts.
+        shipped = yaml.safe_load((ROOT / "deploy/prometheus/prometheus-sharded.yml").read_text(encoding="utf-8"))
+        (job,) = shipped["scrape_configs"]
         (self.tmp / "prometheus.yml").write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "rule_files": ["alerts.yml"],
-            # The HA rule of deploy/prometheus/prometheus-sharded.yml: alerts lose `replica`, so both
-            # replicas of a shard send identical alerts and Alertmanager keeps one.
-            "alerting": {"alert_relabel_configs": [{"action": "labeldrop", "regex": "replica"}],
+            "alerting": {"alert_relabel_configs": shipped["alerting"]["alert_relabel_configs"],
                          "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
             "scrape_configs": [{
-                "job_name": "sslfault",
+                "job_name": job["job_name"],
                 "file_sd_configs": [{"files": [str(self.tmp / "exporters.json")], "refresh_interval": "1s"}],
-                "relabel_configs": [{"source_labels": ["shard"], "target_label": "instance",
-                                     "replacement": "sslfault-shard-$1"}],
+                "relabel_configs": [r for r in job["relabel_configs"] if r["source_labels"] == ["shard"]],
             }],
         }))
         for shard in range(SHARDS):
