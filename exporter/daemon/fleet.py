@@ -99,7 +99,7 @@ class Fleet:
     async def _refresh(self, source: Source, compose: bool = True) -> None:
         try:
             changed, problems = await source.refresh(time.time())
-        except Exception:  # noqa: BLE001 - a bug in one source must not end its refreshes
+        except Exception:
             log.exception("target discovery failed", extra={"mechanism": source.mechanism})
             self.errors[source.mechanism] += 1
             return

@@ -95,7 +95,7 @@ def read_file(path: str) -> tuple[TargetConfig, ...]:
     except UnicodeDecodeError as exc:
         raise DiscoveryError(path, [f"{path}: not UTF-8 text: {exc}"]) from None
     try:
-        data = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506
+        data = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=_FAST_LOADER)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if path.endswith(".json") else "YAML"
         raise DiscoveryError(path, [f"{path}: not valid {kind}: {exc}"]) from None

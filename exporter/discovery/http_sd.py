@@ -38,7 +38,7 @@ def shown(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-class PrivateAddressRefused(OSError):
+class PrivateAddressError(OSError):
     pass
 
 
@@ -55,7 +55,7 @@ class GuardedResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         private = sorted({r["host"] for r in results if not is_public(r["host"])})
         if private and not self._allow_private:
-            raise PrivateAddressRefused(f"{host} resolves to {', '.join(private)}: not a public address; "
+            raise PrivateAddressError(f"{host} resolves to {', '.join(private)}: not a public address; "
                           "set allow_private_addresses: true to fetch from inside the network")
         return results
 
@@ -120,7 +120,7 @@ class HttpSdSource:
         except TimeoutError:
             raise DiscoveryError(where, [f"{where}: no complete answer within {self.spec.timeout:g}s"]) from None
         except aiohttp.ClientConnectorError as exc:
-            refused = exc.os_error if isinstance(exc.os_error, PrivateAddressRefused) else None
+            refused = exc.os_error if isinstance(exc.os_error, PrivateAddressError) else None
             raise DiscoveryError(where, [f"{where}: {refused or f'{type(exc).__name__}: {exc}'}"]) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise DiscoveryError(where, [f"{where}: {type(exc).__name__}: {exc}"]) from None

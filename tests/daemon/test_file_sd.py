@@ -104,8 +104,8 @@ async def fleet() -> AsyncIterator[Fleet]:
     await fleet.stop()
 
 
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def until(check: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")

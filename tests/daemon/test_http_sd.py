@@ -115,7 +115,7 @@ async def test_targets_from_a_url_refreshed_and_kept_through_failures(server: Sd
         count = errors(fleet)
         for key, value in change.items():
             setattr(server, key, value)
-        await until(lambda: errors(fleet) > count, f"the failure {expected!r} to count")
+        await until(lambda count=count: errors(fleet) > count, f"the failure {expected!r} to count")
         assert expected in last_error(fleet)
         assert names(fleet) == {"a.example.com", "c.example.com"}, "the last good targets stay"
         assert metric(fleet, 'sslfault_discovery_sources_failing{mechanism="http_sd"}') == 1

@@ -85,8 +85,7 @@ def relabel(rules: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, st
         value = ";".join(out.get(s, "") for s in rule["source_labels"])
         match = re.fullmatch(rule.get("regex", "(.*)"), value)
         if match:
-            out[rule["target_label"]] = re.sub(r"\$(\d+)", lambda m: match[int(m[1])] or "",
-                                               rule.get("replacement", "$1"))
+            out[rule["target_label"]] = match.expand(re.sub(r"\$(\d+)", r"\\g<\1>", rule.get("replacement", "$1")))
     return out
 
 
