@@ -157,3 +157,15 @@ class FileSdSource:
 
     async def close(self) -> None:
         return None
+
+
+def check_all(specs: tuple[FileSdConfig, ...]) -> tuple[int, int, list[str]]:
+    """Read every file the globs match now: (targets, files, errors), for `sslfault check-config`."""
+    targets, files, errors = 0, 0, []
+    for path in dict.fromkeys(p for spec in specs for p in expand(spec)):
+        files += 1
+        try:
+            targets += len(read_file(path))
+        except DiscoveryError as exc:
+            errors += exc.errors
+    return targets, files, errors

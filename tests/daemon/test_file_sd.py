@@ -214,3 +214,18 @@ async def test_a_file_broken_from_the_start_contributes_nothing(tmp_path: Path, 
 def test_config_rejects_unknown_suffixes() -> None:
     with pytest.raises(Exception, match="file_sd files must end in .json, .yml or .yaml"):
         parse_config("discovery:\n  file_sd:\n    - files: [/etc/targets/*.txt]\n")
+
+
+def test_check_config_validates_the_files_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exporter.cli import main
+
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    write(sd / "a.yml", [{"targets": ["a.example.com", "b.example.com"]}])
+    config = tmp_path / "c.yaml"
+    config.write_text(f"discovery:\n  file_sd:\n    - files: ['{sd}/*.yml']\n")
+    assert main(["check-config", str(config)]) == 0
+    assert "OK, 0 target(s), 2 from 1 file_sd file(s)" in capsys.readouterr().out
+    (sd / "b.yml").write_text("- targets: [c.example.com]\n  labels: {__param_prot: '1'}\n")
+    assert main(["check-config", str(config)]) == 2
+    assert f"{sd / 'b.yml'}:1: entry 0: label __param_prot: unknown setting" in capsys.readouterr().err
