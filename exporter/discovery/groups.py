@@ -5,7 +5,7 @@ How a group maps onto the config's target model (README, "Discovery and sharding
 - a label named like a target setting (`port`, `name`, `interval`, `checks`, `ca_identifiers`,
   `dns_validation`, ... every key a configured target accepts except `host`), or the same name
   prefixed with `__param_` (so files shared with a blackbox-style Prometheus job read the same),
-  sets that setting for every target of the group. Values are strings as Prometheus requires:
+  sets that setting for every target of the group; an empty value leaves it unset, as in Prometheus. Values are strings as Prometheus requires:
   lists are comma-separated (`checks: "dns,tls,chain"`), nested settings are JSON objects
   (`dns_validation: '{"value": "abc"}'`); in our own YAML/JSON files native lists, numbers and
   mappings work too;
@@ -106,6 +106,8 @@ def _settings(labels: Any) -> tuple[dict[str, Any], list[str]]:
     for label, value in labels.items():
         key = str(label)
         name = key.removeprefix(PARAM_PREFIX)
+        if value == "" and name in SETTINGS:
+            continue  # as in Prometheus, an empty label is an absent one: the setting stays unset
         if name not in SETTINGS:
             if key.startswith(PARAM_PREFIX):
                 errors.append(f"label {key}: unknown setting; settings: {', '.join(sorted(SETTINGS))}")

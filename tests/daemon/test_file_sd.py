@@ -44,8 +44,10 @@ def test_groups_map_onto_targets(tmp_path: Path) -> None:
                     "dns_validation": '{"value": "abc", "record": "_dnsauth.api.example.com"}',
                     "paths": "/,/login", "expected_addresses": "192.0.2.1,192.0.2.2"}},
         {"targets": ["native.example.com"], "labels": {"checks": ["dns"], "port": 8443, "expiry_warning_days": 30}},
+        {"targets": ["empty.example.com"], "labels": {"checks": "", "__param_port": ""}},
     ]))
-    www, shop, v6, v6bare, api, native = read_file(str(file))
+    www, shop, v6, v6bare, api, native, empty = read_file(str(file))
+    assert (empty.checks, empty.port) == (None, None), "an empty label is an absent one"
     assert (www.host, www.port, www.checks, www.interval) == ("www.example.com", None, ("dns", "tls", "chain"), 60)
     assert (shop.port, v6.host, v6.port, v6bare.host, v6bare.port) == (8443, "2001:db8::1", 8443, "2001:db8::2", None)
     assert (api.port, api.name, api.paths, api.ca_identifiers) == (9443, "api", ("/", "/login"), ("letsencrypt.org",))

@@ -261,6 +261,11 @@ def test_every_target_appears_exactly_once_across_the_shards(cluster: Cluster) -
     discovered = {(r["metric"]["shard"], r["metric"]["mechanism"]): float(r["value"][1])
                   for r in cluster.query("sslfault_discovery_targets")}
     assert all(discovered[(str(i), "file_sd")] == 47 and discovered[(str(i), "http_sd")] == 15 for i in range(SHARDS))
+    status, text = http_get(f"http://{cluster.exporters['exporter-2a'][0]}/api/discovery")
+    report = json.loads(text)
+    assert status == 200 and report["shard"] == {"index": 2, "count": SHARDS} and report["fleet_targets"] == 62
+    assert [(s["mechanism"], s["source"], s["targets"], s["error"]) for s in report["sources"]] == [
+        ("file_sd", str(cluster.fleet_file), 47, None), ("http_sd", cluster.sd.url, 15, None)]
 
 
 def test_the_dashboard_totals_count_the_fleet(cluster: Cluster) -> None:
