@@ -5,10 +5,10 @@ How a group maps onto the config's target model (README, "Discovery and sharding
 - a label named like a target setting (`port`, `name`, `interval`, `checks`, `ca_identifiers`,
   `dns_validation`, ... every key a configured target accepts except `host`), or the same name
   prefixed with `__param_` (so files shared with a blackbox-style Prometheus job read the same),
-  sets that setting for every target of the group; an empty value leaves it unset, as in Prometheus. Values are strings as Prometheus requires:
+  sets that setting for every target of the group. Values are strings as Prometheus requires:
   lists are comma-separated (`checks: "dns,tls,chain"`), nested settings are JSON objects
-  (`dns_validation: '{"value": "abc"}'`); in our own YAML/JSON files native lists, numbers and
-  mappings work too;
+  (`dns_validation: '{"value": "abc"}'`); native lists, numbers and mappings work too; an empty
+  value leaves the setting unset (in Prometheus an empty label is an absent one);
 - a `__param_` label that names no setting is an error (a typo must not pass silently);
 - every other label (`team`, `env`, `__meta_*`) is ignored: series are keyed by `target`, and
   ownership belongs in Prometheus (relabelling, or a join on `target`).
