@@ -1,4 +1,4 @@
-.PHONY: demo test docs
+.PHONY: demo test docs generate
 demo:
 	scripts/demo.sh
 test:
@@ -6,3 +6,5 @@ test:
 docs:
 	.venv/bin/python -m exporter.docs faults > docs/faults.md
 	.venv/bin/python -m exporter.docs runbooks > docs/runbooks.md
+generate:
+	.venv/bin/python tools/generate.py

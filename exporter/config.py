@@ -6,6 +6,7 @@ Errors are reported with the file, the line (where YAML tells us) and the key pa
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -22,10 +23,12 @@ from pydantic import (
 )
 
 from exporter.checks import CHECKS
+from exporter.config_messages import explain
 from exporter.config_types import (
     _HOSTNAME,
     CaFile,
     DnsName,
+    PemFile,
     Duration,
     Nameserver,
     parse_duration,
@@ -165,6 +168,21 @@ class CheckSettings(_Model):
     http_port: int | None = Field(default=None, ge=1, le=65535)
     # URL paths the checks that read pages fetch (each over HTTP and HTTPS).
     paths: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=20)
+    # A client certificate (PEM, leaf first) and its key, presented when a server asks for one: given together.
+    client_cert: PemFile | None = None
+    client_key: PemFile | None = None
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> CheckSettings:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("give client_cert and client_key together")
+        if self.client_cert and self.client_key:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(self.client_cert, self.client_key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"client_cert {self.client_cert!r} and client_key {self.client_key!r} cannot be "
+                                 f"used together ({getattr(exc, 'reason', None) or exc})") from None
+        return self
 
     @field_validator("paths")
     @classmethod
@@ -309,6 +327,8 @@ def resolve_target(t: Any, d: Any) -> Target:
         paths=pick("paths"),
         certificate_names=t.certificate_names,
         validation_method=method,
+        client_cert=pick("client_cert"),
+        client_key=pick("client_key"),
         settings=_check_settings(t, d),
     )
 
@@ -374,17 +394,15 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        errors = []
+        located: list[tuple[int, str]] = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             key = ".".join(str(p) for p in loc) or "(top level)"
             line = _line_of(loc, data, key_lines)
             where = f"{path}:{line}" if line else path
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (not allowed here)"
-            errors.append(f"{where}: {key}: {message}")
-        raise ConfigError(path, errors) from None
+            located.append((line or 0, f"{where}: {key}: {explain(Config, err, loc)}"))
+        # In file order, as an editor shows them (a stable sort keeps pydantic's order within a line).
+        raise ConfigError(path, [text for _, text in sorted(located, key=lambda item: item[0])]) from None
 
 
 def load_config(path: str | Path) -> Config:

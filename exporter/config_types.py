@@ -75,6 +75,12 @@ def _check_ca_file(path: str) -> str:
     return path
 
 
+def _check_pem_file(path: str) -> str:
+    if not Path(path).is_file():
+        raise ValueError(f"file {path!r} does not exist")
+    return path
+
+
 def _check_dns_name(value: str) -> str:
     name = value.strip().lower().rstrip(".")
     if not _HOSTNAME.match(name):
@@ -85,6 +91,7 @@ def _check_dns_name(value: str) -> str:
 # Per-item types, so a list with several bad entries gets one error per entry (with its index).
 Nameserver = Annotated[str, AfterValidator(_check_nameserver)]
 CaFile = Annotated[str, AfterValidator(_check_ca_file)]
+PemFile = Annotated[str, AfterValidator(_check_pem_file)]
 IpAddress = Annotated[str, AfterValidator(_check_address)]
 DnsName = Annotated[str, AfterValidator(_check_dns_name)]
 

@@ -27,6 +27,8 @@ class ErrorKind(enum.StrEnum):
     DEPENDENCY = "dependency"  # an earlier step (e.g. resolution) gave nothing to check
     UNSUPPORTED = "unsupported"  # this machine cannot run the probe (e.g. no TLS 1.0)
     PROTOCOL = "protocol"  # the peer answered with something unusable (forged OCSP response...)
+    INCOMPLETE = "incomplete"  # a size cap, a nesting cap or a redirect loop kept the check from reading all it must
+    CLIENT_CERT = "client_cert"  # the server demands a client certificate and the target configures none
     INTERNAL = "internal"
 
 

@@ -30,6 +30,10 @@ class Target:
     paths: tuple[str, ...] = ("/",)  # fetched by the checks that read pages
     certificate_names: tuple[str, ...] = ()  # names to issue for; host when empty
     validation_method: str | None = None  # "dns" or "file": how the CA validates
+    # A client certificate and key (PEM files) presented when the server asks: the capture handshake
+    # and the HTTP-layer checks use them (like blackbox_exporter's tls_config cert_file/key_file).
+    client_cert: str | None = None
+    client_key: str | None = None
     # Each check's own settings (its plugin's model, defaults applied), by check name.
     settings: tuple[tuple[str, BaseModel], ...] = ()
 

@@ -372,7 +372,7 @@ HEALTH: tuple[HealthRunbook, ...] = (
         "exporter-down", "SSLFaultExporterDown", "Exporter down",
         "Prometheus cannot scrape ssl-fault-exporter: no certificate fault can alert until it is back.",
         "Prometheus 无法抓取 ssl-fault-exporter：在它恢复之前，任何证书故障都不会告警。",
-        "curl -sS http://EXPORTER:9793/-/healthy\nsystemctl status sslfault; journalctl -u sslfault -n 50\n"
+        "curl -sS http://EXPORTER:17753/-/healthy\nsystemctl status sslfault; journalctl -u sslfault -n 50\n"
         "kubectl -n monitoring get pods -l app.kubernetes.io/name=ssl-fault-exporter",
         "A connection error, a stopped unit or a crash-looping pod; the log says why.",
         "连接失败、服务已停止或 Pod 反复重启；日志会说明原因。",
@@ -388,7 +388,7 @@ HEALTH: tuple[HealthRunbook, ...] = (
         "某项检查已连续 30 分钟出错（超时、网络或内部错误），而该目标的域名可以解析、端口也能连通："
         "这意味着其故障状态未知，而不是没有故障。",
         "sslfault diagnose HOST --json | jq '.checks'\n"
-        "# or open http://EXPORTER:9793/ and read the 'Could not judge' column",
+        "# or open http://EXPORTER:17753/ and read the 'Could not judge' column",
         "The check's status is `error` with an error kind (`timeout`, `network`, `internal`...).",
         "该检查的状态为 `error`，并附有错误类型（`timeout`、`network`、`internal` 等）。",
         "For timeouts raise the target's `timeout` or fix the slow dependency (name servers, AIA or OCSP "
@@ -398,23 +398,23 @@ HEALTH: tuple[HealthRunbook, ...] = (
     ),
     HealthRunbook(
         "results-stale", "SSLFaultExporterResultsStale", "Results are stale",
-        "A check has not run for longer than `sslfault:results_stale_after_seconds` (default 30 minutes), so "
-        "alerts about that target reflect old data.",
-        "某项检查已超过 `sslfault:results_stale_after_seconds`（默认 30 分钟）没有运行，因此该目标的告警基于过时的数据。",
-        "curl -sS http://EXPORTER:9793/metrics | grep sslfault_check_last_run_timestamp_seconds\n"
+        "A check has not run for longer than `exporter.stale_after` in deploy/alerting.yaml (default 30 minutes), "
+        "so alerts about that target reflect old data.",
+        "某项检查已超过 deploy/alerting.yaml 中的 `exporter.stale_after`（默认 30 分钟）没有运行，因此该目标的告警基于过时的数据。",
+        "curl -sS http://EXPORTER:17753/metrics | grep sslfault_check_last_run_timestamp_seconds\n"
         "journalctl -u sslfault -n 100",
         "Timestamps far behind the current time; log lines about skipped runs or an overloaded scheduler.",
         "时间戳远落后于当前时间；日志中有跳过运行或调度器过载的记录。",
         "Restart the exporter if the scheduler is stuck; raise `limits.max_concurrent_probes` if many targets "
-        "wait for a slot; raise the threshold if your intervals are longer than 10 minutes.",
+        "wait for a slot; raise `exporter.stale_after` if your intervals are longer than 10 minutes.",
         "如果调度器卡住，请重启 exporter；如果大量目标在排队等待，请调大 `limits.max_concurrent_probes`；"
-        "如果你的探测间隔超过 10 分钟，请调高该阈值。",
+        "如果你的探测间隔超过 10 分钟，请调高 `exporter.stale_after`。",
     ),
     HealthRunbook(
         "config-reload-failed", "SSLFaultExporterConfigReloadFailed", "Configuration reload failed",
         "The last reload (SIGHUP or POST /-/reload) failed; the exporter keeps running the previous configuration.",
         "最近一次重新加载配置（SIGHUP 或 POST /-/reload）失败；exporter 仍在使用之前的配置运行。",
-        "sslfault check-config /etc/sslfault/config.yaml\ncurl -sS -X POST http://EXPORTER:9793/-/reload",
+        "sslfault check-config /etc/sslfault/config.yaml\ncurl -sS -X POST http://EXPORTER:17753/-/reload",
         "check-config lists every error with its line and key path.",
         "check-config 会列出每个错误及其所在行和键路径。",
         "Fix each listed error and reload again; the alert resolves on the next successful reload.",

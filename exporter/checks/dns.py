@@ -34,7 +34,7 @@ async def run(target: Target, settings: DnsSettings, ctx: ProbeContext) -> Check
     findings = []
     if settings.expected_addresses:
         expected = set(settings.expected_addresses)
-        for address in resolution.addresses:
+        for address in resolution.addresses + resolution.unprobed:
             if address not in expected:
                 findings.append(
                     Finding(

@@ -17,10 +17,10 @@ import dns.rdatatype
 
 from pydantic import Field
 
-from exporter.errors import DependencyError
+from exporter.errors import CannotJudge, DependencyError
 from exporter.target import Target
 from exporter.checks.base import CheckPlugin, Flag, Settings
-from exporter.models import CheckOutcome, FaultId, Finding
+from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.authoritative import (
     ServerAnswer,
     ZoneServers,
@@ -96,7 +96,12 @@ async def run(target: Target, settings: DnsValidationSettings, ctx: ProbeContext
     recursive = await ask_servers(_recursive_targets(ctx), record, "TXT", settings.timeout, recursive=True)
     rec_views = tuple(_view(a, expected) for a in recursive)
     result = DnsValidationResult(record, queried, zone.zone, zone.describe(), auth_views, rec_views)
-    return CheckOutcome(tuple(_findings(result, expected)), result)
+    findings = _findings(result, expected)
+    if zone.omitted and not findings:
+        # The servers not asked may lack the record, and the CA may ask any of them.
+        raise CannotJudge(ErrorKind.INCOMPLETE, f"{zone.zone} has {len(zone.servers) + zone.omitted} name servers; "
+                          f"only the first {len(zone.servers)} were asked, and they all serve the record")
+    return CheckOutcome(tuple(findings), result)
 
 
 async def _authoritative(
@@ -114,7 +119,7 @@ async def _authoritative(
         if alias is None:
             return name, zone, answers
         name = alias
-    raise ValidationLookupError(f"{record}: more than {MAX_CNAME_HOPS} CNAMEs")
+    raise CannotJudge(ErrorKind.INCOMPLETE, f"{record}: more than {MAX_CNAME_HOPS} CNAMEs; where they lead was not read")
 
 
 def _common_alias(answers: list[ServerAnswer], name: str) -> str | None:

@@ -21,6 +21,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from publicsuffixlist import PublicSuffixList
+
 from exporter.target import Target
 from exporter.checks.base import CheckPlugin, NoSettings
 from exporter.models import CheckOutcome, FaultId, Finding
@@ -34,28 +36,9 @@ WORDS = frozenset({
     "free", "scp", "pw",
 })
 RISKY_TLDS = frozenset({"pw"})
-SECOND_LEVEL_SUFFIXES = frozenset({
-    f"{sld}.{tld}"
-    for tld, slds in {
-        "cn": ("com", "net", "org", "gov", "edu", "ac", "mil", "ah", "bj", "cq", "fj", "gd", "gs", "gx", "gz",
-               "ha", "hb", "he", "hi", "hk", "hl", "hn", "jl", "js", "jx", "ln", "mo", "nm", "nx", "qh",
-               "sc", "sd", "sh", "sn", "sx", "tj", "tw", "xj", "xz", "yn", "zj"),
-        "hk": ("com", "net", "org", "gov", "edu", "idv"),
-        "tw": ("com", "net", "org", "gov", "edu", "idv"),
-        "uk": ("co", "org", "me", "ltd", "plc", "net", "ac", "gov"),
-        "jp": ("co", "ne", "or", "ac", "go", "gr"),
-        "kr": ("co", "ne", "or", "ac", "go"),
-        "au": ("com", "net", "org", "edu", "gov", "id"),
-        "nz": ("co", "net", "org", "ac", "govt"),
-        "sg": ("com", "net", "org", "edu", "gov"),
-        "br": ("com", "net", "org", "gov"),
-        "in": ("co", "net", "org", "gen", "firm", "ind"),
-        "za": ("co", "org", "net"),
-        "mx": ("com", "org", "net"),
-        "my": ("com", "net", "org"),
-    }.items()
-    for sld in slds
-})
+# The ICANN section of the Public Suffix List (as shipped by publicsuffixlist): what a CA reads as the
+# registry-controlled part of a name. Private suffixes (github.io...) are names a CA still reviews.
+_PSL = PublicSuffixList(only_icann=True)
 _PART_SPLIT = re.compile(r"[-_0-9]+")
 
 
@@ -72,11 +55,10 @@ class DomainReviewResult:
 
 
 def split_suffix(name: str) -> tuple[list[str], str]:
-    """(labels left of the public suffix, the suffix)."""
-    labels = name.split(".")
-    if len(labels) >= 3 and ".".join(labels[-2:]) in SECOND_LEVEL_SUFFIXES:
-        return labels[:-2], ".".join(labels[-2:])
-    return labels[:-1], labels[-1]
+    """(labels left of the public suffix, the suffix); an unknown TLD is its own suffix, as the PSL's "*" rule says."""
+    suffix = _PSL.publicsuffix(name) or name.rsplit(".", 1)[-1]
+    left = name[: -len(suffix)].rstrip(".")
+    return (left.split(".") if left else []), suffix
 
 
 def label_parts(label: str) -> list[str]:

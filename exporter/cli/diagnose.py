@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
                           help="plain HTTP port for file validation and the HTTP checks (default 80)")
     diagnose.add_argument("--path", action="append", default=[], metavar="PATH",
                           help="URL path the checks that read pages fetch (repeatable; default /)")
+    diagnose.add_argument("--client-cert", metavar="PEM", help="client certificate to present when the server "
+                          "demands one (with --client-key)")
+    diagnose.add_argument("--client-key", metavar="PEM", help="the client certificate's private key")
     diagnose.add_argument("--authoritative-port", type=int, metavar="N",
                           help="port to query authoritative name servers on (default 53)")
     # Each check's own settings, as its plugin declares them.
@@ -75,6 +78,8 @@ def _target(args: argparse.Namespace) -> dict[str, Any]:
         target["http_port"] = args.http_port
     if args.path:
         target["paths"] = args.path
+    if args.client_cert or args.client_key:
+        target["client_cert"], target["client_key"] = args.client_cert, args.client_key
     target.update(_check_settings(args))
     return target
 
@@ -97,7 +102,7 @@ def diagnose_config(args: argparse.Namespace) -> Config:
 _CORE_FLAGS = {
     "host": "HOST", "port": "--port", "paths": "--path", "http_port": "--http-port", "ca_files": "--ca-file",
     "timeout": "--timeout", "nameservers": "--nameserver", "certificate_names": "--certificate-name",
-    "expiry_warning_days": "--expiry-warning-days",
+    "expiry_warning_days": "--expiry-warning-days", "client_cert": "--client-cert", "client_key": "--client-key",
 }
 
 

@@ -105,12 +105,12 @@ def _dumps(value: object) -> str:
 
 
 def parse_listen_address(text: str) -> tuple[str | None, int]:
-    """':9793' (every interface, IPv4 and IPv6), '127.0.0.1:9793', '[::1]:9793', 'localhost:9793'.
+    """':17753' (every interface, IPv4 and IPv6), '127.0.0.1:17753', '[::1]:17753', 'localhost:17753'.
 
     Raises ValueError with a message fit for the user."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected [HOST]:PORT with a port from 1 to 65535, e.g. :9793, got {text!r}")
+        raise ValueError(f"expected [HOST]:PORT with a port from 1 to 65535, e.g. :17753, got {text!r}")
     host = host.strip("[]")
     return (host or None), int(port)
 

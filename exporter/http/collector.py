@@ -114,11 +114,29 @@ def _family(spec: MetricSpec) -> GaugeMetricFamily | InfoMetricFamily:
     return GaugeMetricFamily(spec.name, spec.help, labels=labels)
 
 
-def render_results(target: Target, results: Mapping[str, CheckResult], include_exporter_metrics: bool = False) -> bytes:
-    """The exposition text for one run of one target (/probe?format=prometheus, tests)."""
+def render_results(target: Target, results: Mapping[str, CheckResult], include_exporter_metrics: bool = False,
+                   duration_seconds: float | None = None) -> bytes:
+    """The exposition text for one run of one target (/probe?format=prometheus, tests).
+
+    With a duration it also carries blackbox_exporter-style `sslfault_probe_success` and
+    `sslfault_probe_duration_seconds`, so a /probe scrape job can alert on one series."""
     store = ResultsStore()
     store.set_targets([target])
     store.record(target, results)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FaultCollector(store, include_exporter_metrics=include_exporter_metrics))
-    return generate_latest(registry)
+    text = generate_latest(registry)
+    if duration_seconds is None:
+        return text
+    judged = all(r.status is CheckStatus.OK for r in results.values())
+    critical = any(get_fault(f.fault).severity is Severity.CRITICAL for r in results.values() for f in r.outcome.findings)
+    success = 1 if judged and not critical else 0
+    probe = (
+        "# HELP sslfault_probe_success 1 if every check reached a verdict and none found a critical fault.\n"
+        "# TYPE sslfault_probe_success gauge\n"
+        f"sslfault_probe_success {success}\n"
+        "# HELP sslfault_probe_duration_seconds How long the probe took.\n"
+        "# TYPE sslfault_probe_duration_seconds gauge\n"
+        f"sslfault_probe_duration_seconds {duration_seconds:.6f}\n"
+    )
+    return text + probe.encode()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 
 from exporter.http.collector import FaultCollector
 from exporter.engine.store import ResultsStore, TargetState
@@ -36,13 +36,28 @@ def _render(store: ResultsStore, states: list[TargetState], exporter_metrics: bo
     return split_families(generate_latest(registry).decode())
 
 
+def _standard_registry() -> CollectorRegistry:
+    """The standard process_* (CPU, memory, file descriptors) and python_* (GC, version) families."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
 class Exposition:
     def __init__(self, store: ResultsStore) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+        self._standard = _standard_registry()
 
     def render(self) -> bytes:
+        """Everything /metrics serves: the exporter's families, then the process and Python ones."""
+        return self.render_exporter() + generate_latest(self._standard)
+
+    def render_exporter(self) -> bytes:
+        """The exporter's own families (what the FaultCollector says), per-target cached."""
         with self._lock:  # scrapes run in worker threads; one renders at a time
             skeleton = _render(self.store, [], exporter_metrics=True)  # headers, and the exporter's own samples
             samples: dict[str, list[str]] = {name: list(lines) for name, _, lines in skeleton}

@@ -11,6 +11,7 @@ import asyncio
 import fnmatch
 import ipaddress
 import json
+import time
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -91,13 +92,16 @@ class ProbeHandler:
             if slots.locked():
                 raise Refused(429, f"too many on-demand probes running (limit {config.probe.max_concurrent})")
             async with slots:
+                started = time.monotonic()
                 results = await self._probe(daemon, target, configured, config)
+                duration = time.monotonic() - started
         except ValueError:
             return _error(400, "port must be a number")
         except Refused as exc:
             return _error(exc.status, exc.reason)
         if fmt == "prometheus":
-            return web.Response(body=render_results(target, results), headers={"Content-Type": CONTENT_TYPE_LATEST})
+            body = render_results(target, results, duration_seconds=duration)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
         report = build_report(target.host, target.port, resolved_addresses(results), results)
         return web.json_response(report, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 

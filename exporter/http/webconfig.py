@@ -144,6 +144,12 @@ class BasicAuth:
         return ok
 
 
+# Liveness and readiness answer without credentials: they reveal nothing (a fixed text, or how
+# many targets wait for their first probe), and Docker's HEALTHCHECK and Kubernetes' probes
+# cannot send basic auth. TLS, when configured, still applies to them.
+OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
+
+
 def middleware(config: WebConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
     auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
     headers = config.http_server_config.headers
@@ -151,7 +157,8 @@ def middleware(config: WebConfig) -> Callable[..., Awaitable[web.StreamResponse]
     @web.middleware
     async def secure(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                      ) -> web.StreamResponse:
-        if auth is not None and not await _run_check(auth, request.headers.get("Authorization")):
+        if (auth is not None and request.path not in OPEN_PATHS
+                and not await _run_check(auth, request.headers.get("Authorization"))):
             return web.Response(status=401, text="Unauthorized\n",
                                 headers={"WWW-Authenticate": 'Basic realm="ssl-fault-exporter"'})
         response = await handler(request)

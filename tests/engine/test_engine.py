@@ -278,8 +278,11 @@ def test_cached_exposition_equals_the_collector_output(lab: Lab, lab_config: Con
 
     store, targets, _ = run_async(go())
     exposition = Exposition(store)
-    assert exposition.render().decode() == _scrape(store)
-    assert exposition.render().decode() == _scrape(store)  # from the cache
+    assert exposition.render_exporter().decode() == _scrape(store)
+    assert exposition.render_exporter().decode() == _scrape(store)  # from the cache
     store.record(targets[0], {})  # one target's results change (here: to nothing)
     store.set_targets([t for t in targets if t is not targets[1]])  # and another goes away
-    assert exposition.render().decode() == _scrape(store)
+    assert exposition.render_exporter().decode() == _scrape(store)
+    # /metrics adds the standard process and Python families after the exporter's own.
+    full = exposition.render().decode()
+    assert full.startswith(_scrape(store)) and "\nprocess_cpu_seconds_total " in full
