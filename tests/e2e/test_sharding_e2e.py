@@ -2,12 +2,13 @@
 
 One fleet: a file_sd file (refused loopback addresses with per-target settings in labels, the lab's
 healthy sites) plus an HTTP SD server. Three `python -m exporter serve` processes split it with
---shard.count 3 (shard 2 takes its index from HOSTNAME, as in a StatefulSet). Debian's Prometheus
-scrapes them every second and Alertmanager receives the shipped alerts (`for:` 0s). The tests
-check that every target appears exactly once across the shards, on the shard rendezvous hashing
-names, that the overview dashboard's totals count the fleet right, that a changed fleet is
-re-split live, and that a second replica of one shard (same flags) doubles the series but not the
-alerts Alertmanager holds, once `replica` is dropped from alerts as documented.
+--shard.count 3 (shard 2 takes its index from HOSTNAME, as in a StatefulSet). Two Debian
+Prometheus servers (an HA pair: external labels differ only by `replica`) scrape them every
+second with the shipped alerts (`for:` 0s) and send to one Alertmanager. The tests check that
+every target appears exactly once across the shards, on the shard rendezvous hashing names, that
+the overview dashboard's totals count the fleet right, that a changed fleet is re-split live,
+and that a second replica of one shard (same flags) doubles the series but neither the alerts
+nor the dashboards' totals, with Alertmanager holding one alert per fault from both servers.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Cluster:
         self.fleet_file = tmp / "sd" / "fleet.yml"
         self.fleet_file.parent.mkdir()
         self.fleet_names: set[str] = set()
-        self.prometheus_url = self.alertmanager_url = ""
+        self.prometheus_url = self.prometheus_b_url = self.alertmanager_url = ""
 
     # -- the fleet ---------------------------------------------------------------------------------
 
@@ -127,9 +128,9 @@ class Cluster:
                    "--web.listen-address", f"127.0.0.1:{port}", "--shard.count", str(SHARDS), *index,
                    "--log.level", "warning", env=env)
         self.exporters[name] = (f"127.0.0.1:{port}", str(shard), replica)
-        # Prometheus' own file_sd: the exporters it scrapes, each with its shard and replica.
+        # Prometheus' own file_sd: the exporters it scrapes, each with its shard (instance: its address).
         (self.tmp / "exporters.json").write_text(json.dumps(
-            [{"targets": [address], "labels": {"shard": s, "replica": r}} for address, s, r in self.exporters.values()]))
+            [{"targets": [address], "labels": {"shard": s}} for address, s, _ in self.exporters.values()]))
 
     def start(self) -> None:
         (self.tmp / "sslfault.yml").write_text(yaml.safe_dump({
@@ -139,7 +140,7 @@ class Cluster:
             "discovery": {"file_sd": [{"files": [f"{self.fleet_file.parent}/*.yml"], "refresh_interval": "200ms"}],
                           "http_sd": [{"url": self.sd.url, "refresh_interval": "500ms", "allow_private_addresses": True}]},
         }))
-        am_port, prom_port = free_port(), free_port()
+        am_port, prom_port, prom_b_port = free_port(), free_port(), free_port()
         self.spawn("alertmanager", str(ALERTMANAGER), f"--config.file={self.write_am_config()}",
                    f"--storage.path={self.tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
                    "--cluster.listen-address=", "--log.level=warn")
@@ -149,28 +150,30 @@ class Cluster:
             for rule in group["rules"]:
                 rule.pop("for", None)
         (self.tmp / "alerts.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
-        # The shipped deploy/prometheus/prometheus-sharded.yml, with the exporters from a file instead of
-        # DNS (each with the shard and replica labels its relabelling gives): the instance rule, and the
-        # HA rule that drops `replica` from alerts so both replicas of a shard send identical alerts.
+        # Two servers as deploy/prometheus/prometheus-sharded.yml sets them up, with the exporters from
+        # a file instead of DNS (each with the `shard` label the relabelling gives): external labels
+        # that differ only by `replica`, which the shipped alert_relabel_configs drop.
         shipped = yaml.safe_load((ROOT / "deploy/prometheus/prometheus-sharded.yml").read_text(encoding="utf-8"))
-        (job,) = shipped["scrape_configs"]
-        (self.tmp / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": ["alerts.yml"],
-            "alerting": {"alert_relabel_configs": shipped["alerting"]["alert_relabel_configs"],
-                         "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-            "scrape_configs": [{
-                "job_name": job["job_name"],
-                "file_sd_configs": [{"files": [str(self.tmp / "exporters.json")], "refresh_interval": "1s"}],
-                "relabel_configs": [r for r in job["relabel_configs"] if r["source_labels"] == ["shard"]],
-            }],
-        }))
+        for replica in ("A", "B"):
+            (self.tmp / f"prometheus-{replica}.yml").write_text(yaml.safe_dump({
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s",
+                           "external_labels": {**shipped["global"]["external_labels"], "replica": replica}},
+                "rule_files": ["alerts.yml"],
+                "alerting": {"alert_relabel_configs": shipped["alerting"]["alert_relabel_configs"],
+                             "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+                "scrape_configs": [{
+                    "job_name": shipped["scrape_configs"][0]["job_name"],
+                    "file_sd_configs": [{"files": [str(self.tmp / "exporters.json")], "refresh_interval": "1s"}],
+                }],
+            }))
         for shard in range(SHARDS):
             self.start_exporter(shard, "a", from_hostname=shard == 2)
-        self.spawn("prometheus", str(PROMETHEUS), f"--config.file={self.tmp / 'prometheus.yml'}",
-                   f"--storage.tsdb.path={self.tmp / 'prom-data'}", f"--web.listen-address=127.0.0.1:{prom_port}",
-                   "--rules.alert.resend-delay=1s", "--log.level=warn")
+        for replica, port in (("A", prom_port), ("B", prom_b_port)):
+            self.spawn(f"prometheus-{replica}", str(PROMETHEUS), f"--config.file={self.tmp / f'prometheus-{replica}.yml'}",
+                       f"--storage.tsdb.path={self.tmp / f'prom-data-{replica}'}",
+                       f"--web.listen-address=127.0.0.1:{port}", "--rules.alert.resend-delay=1s", "--log.level=warn")
         self.prometheus_url = f"http://127.0.0.1:{prom_port}"
+        self.prometheus_b_url = f"http://127.0.0.1:{prom_b_port}"
 
     def write_am_config(self) -> Path:
         path = self.tmp / "alertmanager.yml"
@@ -196,8 +199,9 @@ class Cluster:
                 proc.wait(5)
         self.sd.close()
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        status, text = http_get(f"{self.prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+    def query(self, expr: str, server: str = "") -> list[dict[str, Any]]:
+        url = server or self.prometheus_url
+        status, text = http_get(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
         assert status == 200, f"{expr}: {text}"
         return json.loads(text)["data"]["result"]  # type: ignore[no-any-return]
 
@@ -238,14 +242,15 @@ def critical_once(cluster: Cluster, names: set[str]) -> bool:
 def overview(cluster: Cluster, panel: str) -> float:
     """A stat of the overview dashboard, as Grafana would run it with every target selected."""
     query = next(q for q in dashboards.queries(dashboards.load_all()["overview.json"]) if q.panel == panel)
-    return cluster.scalar(dashboards.substitute(query.expr, {"target": ".*"}))
+    return cluster.scalar(dashboards.substitute(query.expr, {"job": ".*", "instance": ".*", "target": ".*"}))
 
 
 def test_every_target_appears_exactly_once_across_the_shards(cluster: Cluster) -> None:
     names = cluster.fleet_names
     for name, (address, _, _) in cluster.exporters.items():
         cluster.wait_ready(name, f"http://{address}/-/ready")
-    cluster.wait_ready("prometheus", f"{cluster.prometheus_url}/-/ready")
+    cluster.wait_ready("prometheus-A", f"{cluster.prometheus_url}/-/ready")
+    cluster.wait_ready("prometheus-B", f"{cluster.prometheus_b_url}/-/ready")
     wait_for(lambda: critical_once(cluster, names), 30, "one series per fleet target in Prometheus")
     assert len(names) == 62
     series = per_target(cluster, "sslfault_faults_active{severity=\"critical\"}")
@@ -292,10 +297,14 @@ def test_two_replicas_of_a_shard_alert_once(cluster: Cluster) -> None:
     cluster.wait_ready("exporter-1b", f"http://{cluster.exporters['exporter-1b'][0]}/-/ready")
 
     def doubled() -> bool:
-        alerts = per_target(cluster, 'ALERTS{alertname="SSLHttpsPortUnreachable", alertstate="firing"}')
-        return all(sorted(m["replica"] for m in alerts.get(n, [])) == ["a", "b"] for n in shard1)
+        series = per_target(cluster, 'sslfault_fault{fault="tcp_connect_refused"}')
+        return all(len(series.get(n, [])) == 2 for n in shard1)
 
-    wait_for(doubled, 30, "both replicas' firing alerts in Prometheus")
+    wait_for(doubled, 30, "both replicas' series in Prometheus")
+    for server in (cluster.prometheus_url, cluster.prometheus_b_url):  # each alerts once per fault
+        firing = Counter(r["metric"]["target"] for r in cluster.query(
+            'ALERTS{alertname="SSLHttpsPortUnreachable", alertstate="firing"}', server))
+        assert all(firing[n] == 1 for n in shard1), firing
 
     def in_alertmanager() -> dict[str, list[dict[str, str]]]:
         status, text = http_get(f"{cluster.alertmanager_url}/api/v2/alerts?filter=alertname%3D%22SSLHttpsPortUnreachable%22")
@@ -305,9 +314,9 @@ def test_two_replicas_of_a_shard_alert_once(cluster: Cluster) -> None:
         return out
 
     received = wait_for(lambda: (a := in_alertmanager()) and set(a) >= shard1 and a, 30, "alerts in Alertmanager")
-    for name in shard1:
+    for name in shard1:  # sent by both servers, held once
         assert len(received[name]) == 1 and "replica" not in received[name][0], received[name]
-        assert received[name][0]["instance"] == "sslfault-shard-1"
-    # Counting distinct targets stays right with the pair; sums must drop the replica first.
+        assert received[name][0]["shard"] == "1" and "instance" not in received[name][0]
+    # The dashboards aggregate the replicas away: the totals do not change.
     assert overview(cluster, "Targets") == 62
-    assert cluster.scalar('sum(max without (replica) (sslfault_faults_active{severity="critical"}))') == 60
+    assert overview(cluster, "Critical faults") == overview(cluster, "Targets with a critical fault") == 60
