@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 MECHANISMS = ("file_sd", "http_sd")
 Source = FileSdSource | HttpSdSource
+# A source's targets as read, the defaults applied to them, the result, and the result by target.
+_Resolved = tuple[tuple[TargetConfig, ...], Defaults, list[Target], dict[TargetConfig, Target]]
 
 
 class Fleet:
@@ -45,9 +47,10 @@ class Fleet:
         self.errors: Counter[str] = Counter()  # mechanism -> failed reads and refreshes
         self._sources: dict[FileSdConfig | HttpSdConfig, Source] = {}
         self._tasks: dict[FileSdConfig | HttpSdConfig, asyncio.Task[None]] = {}
-        self._resolved: dict[str, tuple[tuple[TargetConfig, ...], Defaults, list[Target]]] = {}
+        self._resolved: dict[str, _Resolved] = {}  # by file or URL
         self._configured: tuple[Config, list[Target]] | None = None
         self._owner: dict[str, int] = {}
+        self._applied: Config | None = None  # the config of the last scheduler.apply
         store.exporter_collectors.append(FleetCollector(self))
 
     async def start(self, config: Config) -> None:
@@ -118,18 +121,26 @@ class Fleet:
 
     def _resolve(self, mechanism: str, where: str, targets: tuple[TargetConfig, ...], defaults: Defaults
                  ) -> list[Target]:
+        """The source's targets with defaults applied; targets unchanged since the last time keep their
+        Target object (cheap, and the scheduler sees them as unchanged)."""
         cached = self._resolved.get(where)
         if cached is not None and cached[0] is targets and cached[1] is defaults:
             return cached[2]
-        out = []
+        before = cached[3] if cached is not None and cached[1] is defaults else {}
+        out, by_config = [], {}
         for target in targets:
-            try:
-                out.append(resolve_target(target, defaults))
-            except (ValidationError, ValueError) as exc:
-                self.errors[mechanism] += 1
-                log.error("discovered target is invalid with the current defaults; skipped",
-                          extra={"source": where, "host": target.host, "error": str(exc).replace("\n", " ")})
-        self._resolved[where] = (targets, defaults, out)
+            resolved = before.get(target)
+            if resolved is None:
+                try:
+                    resolved = resolve_target(target, defaults)
+                except (ValidationError, ValueError) as exc:
+                    self.errors[mechanism] += 1
+                    log.error("discovered target is invalid with the current defaults; skipped",
+                              extra={"source": where, "host": target.host, "error": str(exc).replace("\n", " ")})
+                    continue
+            out.append(resolved)
+            by_config[target] = resolved
+        self._resolved[where] = (targets, defaults, out, by_config)
         return out
 
     def compose(self) -> None:
@@ -162,8 +173,12 @@ class Fleet:
                 if index < 0:
                     self._owner[name] = owner(name, self.shard.count)
         owned = [t for t in fleet if self.shard.count == 1 or self._owner[t.name] == self.shard.index]
+        unchanged = (self._applied is config and len(owned) == len(self.owned)
+                     and all(a is b for a, b in zip(owned, self.owned, strict=True)))
         self.targets, self.owned, self.discovered, self.duplicates = fleet, owned, discovered, duplicates
-        self.scheduler.apply(config, owned)
+        if not unchanged:  # e.g. a change to other shards' targets: the scheduler's O(fleet) pass is skipped
+            self.scheduler.apply(config, owned)
+            self._applied = config
 
     def source_states(self) -> list[tuple[str, str, int, str | None, float | None]]:
         """(mechanism, file or URL, targets, last error, last success) for every source."""

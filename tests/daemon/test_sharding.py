@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -132,3 +134,26 @@ async def test_three_replicas_split_one_fleet_each_exporting_its_share() -> None
         await fleet.stop()
     assert sum(len(s) for s in seen) == 300 and len(set().union(*seen)) == 300
     assert all(80 < len(s) < 120 for s in seen), [len(s) for s in seen]
+
+
+async def test_a_change_to_other_shards_targets_leaves_the_schedule_alone(tmp_path: Path) -> None:
+    sd = tmp_path / "fleet.yml"
+    sd.write_text("- targets: [" + ", ".join(f"h{i}.example.com" for i in range(30)) + "]\n")
+    config = parse_config(f"discovery:\n  file_sd:\n    - files: ['{sd}']\n      refresh_interval: 1h\n")
+    store = ResultsStore()
+    scheduler = Scheduler(store)
+    applied: list[int] = []
+    original = scheduler.apply
+    scheduler.apply = lambda c, t=None: (applied.append(len(t or [])), original(c, t))  # type: ignore[method-assign]
+    fleet = Fleet(scheduler, store, Shard(3, 0))
+    await fleet.start(config)
+    mine = len(fleet.owned)
+    other = next(f"x{i}.example.com" for i in range(100) if owner(f"x{i}.example.com", 3) != 0)
+    ours = next(f"y{i}.example.com" for i in range(100) if owner(f"y{i}.example.com", 3) == 0)
+    for added, expected in ((other, [mine]), (ours, [mine, mine + 1])):
+        sd.write_text(sd.read_text().replace("]\n", f", {added}]\n"))
+        os.utime(sd, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new mtime even within one tick
+        await fleet._refresh(next(iter(fleet._sources.values())))
+        assert applied == expected
+    assert len(fleet.targets) == 32
+    await fleet.stop()
