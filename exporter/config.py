@@ -9,6 +9,7 @@ import ipaddress
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -103,6 +104,55 @@ class CertFilesConfig(_Model):
         if self.password_file and self.password_env:
             raise ValueError("give password_file or password_env, not both")
         return self
+
+
+_SD_SUFFIXES = (".json", ".yml", ".yaml")
+
+
+class FileSdConfig(_Model):
+    """Target files in Prometheus' file_sd format (see README "Discovery and sharding")."""
+
+    # Globs; the suffix picks the format (.json, or .yml/.yaml), as in Prometheus.
+    files: tuple[str, ...] = Field(min_length=1)
+    refresh_interval: Duration = 10.0  # how often the files are stat()ed; a changed file is re-read
+
+    @field_validator("files")
+    @classmethod
+    def _sd_suffix(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if not pattern.endswith(_SD_SUFFIXES):
+                raise ValueError(f"{pattern!r}: file_sd files must end in .json, .yml or .yaml")
+        return value
+
+
+class HttpSdConfig(_Model):
+    """A URL answering with Prometheus' HTTP SD format (a JSON list of target groups)."""
+
+    url: str
+    refresh_interval: Duration = 60.0
+    timeout: Duration = 10.0
+    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Like any fetch: a URL whose host is (or resolves to) a private, loopback or link-local address
+    # is refused unless this is true (an inventory service inside the network needs it).
+    allow_private_addresses: bool = False
+    ca_file: CaFile | None = None  # for an https URL signed by a private CA (public roots are trusted too)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        if parts.username or parts.password:
+            raise ValueError("credentials in the URL are not supported")
+        return value
+
+
+class DiscoveryConfig(_Model):
+    """Targets from outside the config file, added to `targets` (a configured target wins a name)."""
+
+    file_sd: tuple[FileSdConfig, ...] = ()
+    http_sd: tuple[HttpSdConfig, ...] = ()
 
 
 class CheckSettings(_Model):
@@ -224,6 +274,7 @@ class Config(_Model):
     probe: ProbeEndpointConfig = ProbeEndpointConfig()
     targets: tuple[TargetConfig, ...] = ()
     cert_files: tuple[CertFilesConfig, ...] = ()
+    discovery: DiscoveryConfig = DiscoveryConfig()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

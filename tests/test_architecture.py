@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.checks",),
     ("exporter.config", "exporter.config_messages"),
     ("exporter.engine", "exporter.report", "exporter.views", "exporter.docs"),
+    ("exporter.discovery",),  # targets from files and URLs, and the shard hash; the daemon applies them
     ("exporter.daemon",),
     ("exporter.http",),
     ("exporter.cli", "exporter.__main__"),

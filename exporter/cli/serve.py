@@ -16,6 +16,7 @@ from exporter.cli.common import (
     run_until_signalled,
 )
 from exporter.config import ConfigError
+from exporter.discovery.sharding import Shard, index_from_hostname
 from exporter.http.healthcheck import DEFAULT_LISTEN, LISTEN_ENV
 
 
@@ -31,7 +32,28 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--storage.state-file", dest="state_file", default=None, metavar="PATH",
                        help="save the latest results here (every minute and at exit) and load them at start, "
                             "so a restart does not make alerts resolve and fire again")
+    shard = serve.add_argument_group("sharding", "split the targets across replicas (README: Discovery and sharding)")
+    shard.add_argument("--shard.count", dest="shard_count", type=int, default=1, metavar="N",
+                       help="number of replicas the targets are split across (default 1: no sharding)")
+    index = shard.add_mutually_exclusive_group()
+    index.add_argument("--shard.index", dest="shard_index", type=int, default=None, metavar="I",
+                       help="this replica's shard, 0 to N-1")
+    index.add_argument("--shard.index-from-hostname", dest="shard_from_hostname", action="store_true",
+                       help="take the shard from the host name's ordinal, as in a StatefulSet: "
+                            "$HOSTNAME=sslfault-2 is shard 2")
     add_logging(serve)
+
+
+def shard_from_args(args: argparse.Namespace) -> Shard:
+    """The Shard the flags describe; ValueError with a message fit for the user."""
+    index = args.shard_index
+    if args.shard_from_hostname:
+        index = index_from_hostname()
+    if index is None:
+        if args.shard_count != 1:
+            raise ValueError(f"--shard.count {args.shard_count} needs --shard.index or --shard.index-from-hostname")
+        index = 0
+    return Shard(args.shard_count, index)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,12 +79,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sslfault serve: --config.auto-reload-interval: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        shard = shard_from_args(args)
+    except ValueError as exc:
+        print(f"sslfault serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     problem = check_listen(args.listen)
     if problem:
         print(f"sslfault serve: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        daemon = Daemon(config, args.config_file, state_file=args.state_file)
+        daemon = Daemon(config, args.config_file, state_file=args.state_file, shard=shard)
         run_until_signalled(serve(daemon, args.listen, web_config, auto_reload))
     except OSError as exc:
         print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)

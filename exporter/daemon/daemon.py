@@ -11,7 +11,9 @@ from pathlib import Path
 from exporter.config import Config, ConfigError, load_config
 from exporter.daemon import statefile
 from exporter.daemon.filewatch import CertFileWatcher
+from exporter.daemon.fleet import Fleet
 from exporter.daemon.scheduler import Scheduler
+from exporter.discovery.sharding import Shard
 from exporter.engine.store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,8 @@ STATE_SAVE_SECONDS = 60.0
 class Daemon:
     """The daemon's state: config, results store, scheduler and file watcher."""
 
-    def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None) -> None:
+    def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None,
+                 shard: Shard | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.state_file = state_file
@@ -30,10 +33,12 @@ class Daemon:
         self.store = ResultsStore()
         self.scheduler = Scheduler(self.store)
         self.file_watcher = CertFileWatcher(self.store)
+        # Configured and discovered targets, this replica's shard of them, applied to the scheduler.
+        self.fleet = Fleet(self.scheduler, self.store, shard)
         self._reload_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self.scheduler.apply(self.config)
+        await self.fleet.start(self.config)
         self.file_watcher.apply(self.config)
         if self.state_file:
             # Before the first runs: the saved results are served until fresh ones replace them.
@@ -47,6 +52,7 @@ class Daemon:
             self._saver.cancel()
             await self.save_state()
         await self.file_watcher.stop()
+        await self.fleet.stop()
         await self.scheduler.shutdown()
 
     async def save_state(self) -> None:
@@ -76,7 +82,7 @@ class Daemon:
                     log.error("config reload failed, keeping the running config", extra={"error": error})
                 return False, exc.errors
             self.config = config
-            self.scheduler.apply(config)
+            await self.fleet.apply(config)
             self.file_watcher.apply(config)
             self.store.reload.successful = True
             self.store.reload.success_timestamp = time.time()

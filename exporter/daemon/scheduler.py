@@ -62,8 +62,10 @@ class Scheduler:
         if self.resources:
             await self.resources.close()
 
-    def apply(self, config: Config) -> None:
-        """Adopt a (new) config: unchanged targets keep results and schedule; new ones run at once."""
+    def apply(self, config: Config, targets: list[Target] | None = None) -> None:
+        """Adopt a (new) config: unchanged targets keep results and schedule; new ones run at once.
+
+        `targets`: the ones to run instead of the config's (the fleet: discovered too, one shard's share)."""
         old_resources = self.resources
         if self.resources is None or _resource_settings(self.resources.config) != _resource_settings(config):
             self.resources = Resources(config)
@@ -72,11 +74,12 @@ class Scheduler:
             self.resources.config = config
         if old_resources is not None and old_resources is not self.resources:
             asyncio.get_running_loop().create_task(old_resources.close())
-        targets = {t.name: t for t in config.resolved_targets()}
-        for name in set(self._targets) - set(targets):
+        wanted = config.resolved_targets() if targets is None else targets
+        by_name = {t.name: t for t in wanted}
+        for name in set(self._targets) - set(by_name):
             self._scheduler.remove_job(_job_id(name))
-        self.store.set_targets(targets.values())
-        for name, target in targets.items():
+        self.store.set_targets(by_name.values())
+        for name, target in by_name.items():
             if self._targets.get(name) == target:
                 continue
             # A small random delay spreads the first runs so a large fleet does not start in one burst.
@@ -86,7 +89,7 @@ class Scheduler:
                 args=[target], id=_job_id(name), replace_existing=True, next_run_time=first,
                 max_instances=1, coalesce=True, misfire_grace_time=int(max(1, target.interval)),
             )
-        self._targets = targets
+        self._targets = by_name
 
     async def run_once(self, target: Target) -> dict[str, CheckResult]:
         assert self.resources is not None and self.limits is not None

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from prometheus_client.registry import Collector
+
 from exporter.config import Target
 from exporter.models import CheckResult
 from exporter.engine.probelog import ProbeLog
@@ -36,6 +38,8 @@ class ResultsStore:
         self.reload = ReloadStatus()
         self.log = ProbeLog()
         self._groups: dict[str, set[str]] = {}
+        # More of the exporter's own metrics (the fleet's shard and discovery families), rendered with them.
+        self.exporter_collectors: list[Collector] = []
 
     def set_targets(self, targets: Iterable[Target], group: str = "network") -> None:
         """Keep results of targets that still exist (unchanged or not), drop removed ones.

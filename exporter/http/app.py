@@ -35,6 +35,7 @@ def make_app(daemon: Daemon, web_config: WebConfig | None = None) -> web.Applica
     app.router.add_get("/probe", ProbeHandler())
     app.router.add_get("/api/targets", api_targets)
     app.router.add_get("/api/targets/{name}", api_target)
+    app.router.add_get("/api/discovery", api_discovery)
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
     return app
@@ -92,6 +93,11 @@ async def api_target(request: web.Request) -> web.Response:
     if detail is None:
         return web.json_response({"error": "no such target"}, status=404)
     return web.json_response(detail, dumps=_dumps)
+
+
+async def api_discovery(request: web.Request) -> web.Response:
+    """Discovery sources (files, URLs) with their last error, and this replica's shard."""
+    return web.json_response(request.app[DAEMON].fleet.status(), dumps=_dumps)
 
 
 def _dumps(value: object) -> str:

@@ -100,6 +100,8 @@ class FaultCollector(Collector):
                                 "1 if the last configuration load succeeded.", value=1.0 if reload.successful else 0.0)
         yield GaugeMetricFamily("sslfault_config_last_reload_success_timestamp_seconds",
                                 "When the configuration was last loaded successfully.", value=reload.success_timestamp)
+        for extra in self.store.exporter_collectors:
+            yield from extra.collect()  # type: ignore[misc]
         build = InfoMetricFamily("sslfault_build", "Version of ssl-fault-exporter.")
         build.add_metric([], {"version": __version__, "python_version": platform.python_version()})
         yield build

@@ -12,6 +12,7 @@ import fnmatch
 import ipaddress
 import json
 import time
+from collections.abc import Iterable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -35,12 +36,14 @@ class Refused(Exception):
         self.reason = reason
 
 
-def pick_target(config: Config, host: str, port: int | None) -> tuple[Target, bool]:
+def pick_target(config: Config, host: str, port: int | None,
+                known: Iterable[Target] | None = None) -> tuple[Target, bool]:
     """The configured target for host[:port], or a default-settings target if a pattern allows it.
 
-    Returns (target, configured)."""
+    `known`: the targets to look in (the daemon's fleet: discovered ones too, every shard's); default:
+    the config's. Returns (target, configured)."""
     name = host.strip().lower().rstrip(".")
-    for target in config.resolved_targets():
+    for target in config.resolved_targets() if known is None else known:
         if target.host == name and (port is None or target.port == port):
             return target, True
     if not any(fnmatch.fnmatchcase(name, p.lower()) for p in config.probe.allow_hosts):
@@ -84,7 +87,7 @@ class ProbeHandler:
             port = int(port_text) if port_text else port_in_target
             if port is not None and not 0 < port < 65536:
                 raise Refused(400, "port must be 1-65535")
-            target, configured = pick_target(config, host, port)
+            target, configured = pick_target(config, host, port, daemon.fleet.targets)
             slots = self._semaphore(config.probe.max_concurrent)
             if slots.locked():
                 raise Refused(429, f"too many on-demand probes running (limit {config.probe.max_concurrent})")
