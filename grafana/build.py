@@ -282,8 +282,8 @@ def target_detail() -> Dashboard:
     d = d.with_panel(stat_panel("Addresses", "Addresses the name resolved to, by family.",
                                 one(f"sslfault_dns_addresses{{{T1}}}"), w=6, legend="{{family}}",
                                 thresholds=steps((None, "blue"))))
-    d = d.with_panel(stat_panel("Last run", "Seconds since the last check run.",
-                                f"time() - max(sslfault_check_last_run_timestamp_seconds{{{T1}}})", w=6, unit="s",
+    d = d.with_panel(stat_panel("Last run", "Seconds since the target's latest run started.",
+                                f"time() - max(sslfault_last_run_timestamp_seconds{{{T1}}})", w=6, unit="s",
                                 thresholds=steps((None, "green"), (STALE_SECONDS, "orange"))))
     d = d.with_row(Row("Faults and certificates").id(101))
     d = d.with_panel(table_panel("Active faults", "The fault links to its runbook.", f"{one(f'sslfault_fault{{{T1}}}')} == 1",
@@ -311,13 +311,14 @@ def target_detail() -> Dashboard:
                                 one(f"sslfault_caa_issuance_allowed{{{T1}}}"), w=8,
                                 thresholds=steps((None, "red"), (1, "green"))))
     d = d.with_row(Row("Checks").id(103))
-    check_status = table_panel("Check status", "ok: reached a verdict; error: could not judge.",
-                               one(f"sslfault_check_success{{{T1}}}"), w=8, value="status", hide={"target": True})
-    check_status = check_status.mappings([ValueMap(options={
-        "1": ValueMappingResult(text="ok", color="green"), "0": ValueMappingResult(text="error", color="red")})])
+    check_status = table_panel("Checks that could not judge", "Each check of the latest run that reached no verdict "
+                               "(the others are absent: a healthy target costs no per-check series).",
+                               f"{one(f'sslfault_check_success{{{T1}}}')} == 0", w=8, value="status",
+                               hide={"target": True})
+    check_status = check_status.mappings([ValueMap(options={"0": ValueMappingResult(text="error", color="red")})])
     d = d.with_panel(check_status)
-    d = d.with_panel(series_panel("Check duration", "Seconds each check took on its latest run (slowest replica).",
-                                  [(one(f"sslfault_check_duration_seconds{{{T1}}}"), "{{check}}")], w=16, unit="s"))
+    d = d.with_panel(series_panel("Run duration", "Seconds the target's latest run took (slowest replica).",
+                                  [(one(f"sslfault_run_duration_seconds{{{T1}}}"), "run")], w=16, unit="s"))
     d = d.with_panel(series_panel("Faults over time", "Active faults by severity.",
                                   [(one(f"sslfault_faults_active{{{T1}}}"), "{{severity}}")], w=24, h=7))
     return d
@@ -341,7 +342,7 @@ def exporter_health() -> Dashboard:
                                 unit="dateTimeFromNow", legend="{{instance}}", thresholds=steps((None, "blue"))))
     d = d.with_panel(stat_panel("Oldest result",
                                 f"Age of the oldest check result: stale above {SETTINGS.exporter.stale_after}.",
-                                f"time() - min(sslfault_check_last_run_timestamp_seconds{{{job}}})", w=6, unit="s",
+                                f"time() - min(sslfault_last_run_timestamp_seconds{{{job}}})", w=6, unit="s",
                                 thresholds=steps((None, "green"), (STALE_SECONDS, "red"))))
     d = d.with_panel(table_panel("Build", "Exporter and Python versions.", f"sslfault_build_info{{{job}}}", w=24, h=4,
                                  hide={"job": False, "instance": False}))
@@ -349,8 +350,9 @@ def exporter_health() -> Dashboard:
     d = d.with_panel(series_panel("Check runs by status", "Runs per second, by check and outcome (all replicas).", [
         (f"sum by (check, status) (rate(sslfault_check_runs_total{{{job}}}[$__rate_interval]))", "{{check}} {{status}}")],
         unit="ops"))
-    d = d.with_panel(series_panel("Check duration (slowest target)", "Slowest latest run of each check.",
-                                  [(f"max by (check) (sslfault_check_duration_seconds{{{job}}})", "{{check}}")], unit="s"))
+    d = d.with_panel(series_panel("Run duration (slowest target)", "Slowest latest run of a target, per replica.",
+                                  [(f"max by (instance) (sslfault_run_duration_seconds{{{job}}})", "{{instance}}")],
+                                  unit="s"))
     d = d.with_panel(series_panel("Checks that could not judge", "Targets whose latest run of the check errored, "
                                   "per replica.",
                                   [(f"count by (check, instance) (sslfault_check_success{{{job}}} == 0)",

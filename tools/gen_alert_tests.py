@@ -260,7 +260,6 @@ class Generator:
             series("sslfault_check_success", check("expired.example.com", "tls"), f"0x{n}"),
             series("sslfault_check_success", check("refused.example.com", "tls"), f"0x{n}"),
             series("sslfault_check_success", check("nxdomain.example.com", "tls"), f"0x{n}"),
-            series("sslfault_check_success", check("fine.example.com", "tls"), f"1x{n}"),
             series("sslfault_fault", fault("expired.example.com", "cert_expired"), f"1x{n}"),  # explains nothing
             series("sslfault_fault", fault("refused.example.com", "tcp_connect_refused"), f"1x{n}"),
             series("sslfault_fault", fault("nxdomain.example.com", "dns_resolution_failed"), f"1x{n}"),
@@ -270,9 +269,9 @@ class Generator:
         after, wait = minutes(self.s.exporter.stale_after), minutes(stale.wait)
         n = after + wait + 5
         cases.append(single(stale.alert, stale.alert, [
-            series("sslfault_check_last_run_timestamp_seconds", check("stuck.example.com", "tls"), f"0x{n}"),
-            series("sslfault_check_last_run_timestamp_seconds", check("fresh.example.com", "tls"), f"0+60x{n}"),
-        ], [(after + wait - 1, []), (after + wait + 2, [Expect(stale, check("stuck.example.com", "tls"))])]))
+            series("sslfault_last_run_timestamp_seconds", {**a, "target": "stuck.example.com"}, f"0x{n}"),
+            series("sslfault_last_run_timestamp_seconds", {**a, "target": "fresh.example.com"}, f"0+60x{n}"),
+        ], [(after + wait - 1, []), (after + wait + 2, [Expect(stale, {**a, "target": "stuck.example.com"})])]))
         reload = by_alert["SSLFaultExporterConfigReloadFailed"][0]
         wait = minutes(reload.wait)
         cases.append(single(reload.alert, reload.alert, [

@@ -405,7 +405,7 @@ HEALTH: tuple[HealthRunbook, ...] = (
         "A check has not run for longer than `exporter.stale_after` in deploy/alerting.yaml (default 30 minutes), "
         "so alerts about that target reflect old data.",
         "某项检查已超过 deploy/alerting.yaml 中的 `exporter.stale_after`（默认 30 分钟）没有运行，因此该目标的告警基于过时的数据。",
-        "curl -sS http://EXPORTER:17753/metrics | grep sslfault_check_last_run_timestamp_seconds\n"
+        "curl -sS http://EXPORTER:17753/metrics | grep sslfault_last_run_timestamp_seconds\n"
         "journalctl -u sslfault -n 100",
         "Timestamps far behind the current time; log lines about skipped runs or an overloaded scheduler.",
         "时间戳远落后于当前时间；日志中有跳过运行或调度器过载的记录。",

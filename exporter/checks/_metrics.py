@@ -14,8 +14,8 @@ CERT_NOT_BEFORE = MetricSpec("sslfault_cert_not_before_timestamp_seconds",
                              f"Leaf notBefore as served on the address {_LATEST}.", ("address",))
 CERT_INFO = MetricSpec("sslfault_cert", f"The leaf certificate served on the address {_LATEST}.", ("address",), "info")
 CHAIN_NOT_AFTER = MetricSpec("sslfault_chain_not_after_timestamp_seconds",
-                             f"Earliest notAfter on the path the exporter built, trust anchor excluded {_LATEST}.",
-                             ("address",))
+                             "Earliest notAfter on the path the exporter built, trust anchor excluded; only where "
+                             f"an intermediate expires before the leaf {_LATEST}.", ("address",))
 
 
 def leaf_samples(address: str, leaf: CertSummary) -> list[Sample]:

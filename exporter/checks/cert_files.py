@@ -66,7 +66,8 @@ def _samples(target: Target, result: CertFilesResult) -> list[Sample]:
     # A file has no address: the label is empty. Chain expiry: every non-root certificate in it.
     leaf = result.certificates[0]
     chain_end = min(c.not_after for c in result.certificates if not c.self_signed or c is leaf)
-    return [*leaf_samples("", leaf), Sample(CHAIN_NOT_AFTER.name, ("",), chain_end)]
+    chain = [Sample(CHAIN_NOT_AFTER.name, ("",), chain_end)] if chain_end < leaf.not_after else []
+    return [*leaf_samples("", leaf), *chain]
 
 
 PLUGIN = CheckPlugin[CertFileSettings, CertFilesResult](

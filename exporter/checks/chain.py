@@ -37,6 +37,7 @@ class AddressChain:
     chain_not_after: float | None  # earliest notAfter on the built path, anchor excluded
     path: tuple[str, ...]  # subjects, leaf first
     notes: tuple[str, ...] = ()  # what stricter or more lenient clients would say; never a fault
+    leaf_not_after: float | None = None  # the served leaf's, to tell when the chain runs out first
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,9 @@ def _judge(chain: list[x509.Certificate], judgement: Judgement, hs: Handshake) -
     # Chain expiry: the earliest notAfter on the path, the anchor (or any self-signed top) excluded.
     non_anchor = [c for c in verdict.path[:anchor_depth] if verdict.anchored or not self_signed(c)]
     chain_not_after = min((c.not_valid_after_utc.timestamp() for c in non_anchor), default=None)
+    leaf_not_after = verdict.path[0].not_valid_after_utc.timestamp() if verdict.path else None
     result = AddressChain(address, len(hs.chain_der), verdict.anchored and not untrusted, chain_not_after,
-                          tuple(describe(c) for c in verdict.path), verdict.notes)
+                          tuple(describe(c) for c in verdict.path), verdict.notes, leaf_not_after)
     return findings, result
 
 
@@ -139,8 +141,10 @@ def _untrusted_detail(issues: list[Issue], judgement: Judgement) -> str:
 
 
 def _samples(target: Target, result: ChainResult) -> list[Sample]:
+    # Only where an intermediate runs out before the leaf: otherwise the leaf's own series says it all.
     return [Sample(CHAIN_NOT_AFTER.name, (c.address,), c.chain_not_after)
-            for c in result.addresses if c.chain_not_after is not None]
+            for c in result.addresses
+            if c.chain_not_after is not None and (c.leaf_not_after is None or c.chain_not_after < c.leaf_not_after)]
 
 
 def _facts(result: ChainResult) -> Facts:

@@ -437,8 +437,9 @@ MIXED_RESOURCES = MetricSpec("sslfault_mixed_content_resources",
 
 
 def _samples(target: Target, result: MixedContentResult) -> list[Sample]:
-    return [Sample(MIXED_RESOURCES.name, ("blockable",), result.blockable),
-            Sample(MIXED_RESOURCES.name, ("upgradable",), result.upgradable)]
+    # Zero insecure resources tells nothing a healthy target needs a series for.
+    return [Sample(MIXED_RESOURCES.name, (kind,), count)
+            for kind, count in (("blockable", result.blockable), ("upgradable", result.upgradable)) if count]
 
 
 PLUGIN = CheckPlugin[NoSettings, MixedContentResult](

@@ -58,22 +58,31 @@ class FaultCollector(Collector):
         yield active
 
     def _checks(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
+        """Per target: when it last ran and how long that took. Per check only where it tells something:
+        the checks that could not judge (a healthy target costs no per-check series)."""
+        run_at = GaugeMetricFamily("sslfault_last_run_timestamp_seconds",
+                                   "When the target's latest run started (unix seconds).", labels=["target"])
+        run_time = GaugeMetricFamily("sslfault_run_duration_seconds", f"How long the target's run took {_LATEST}.",
+                                     labels=["target"])
         success = GaugeMetricFamily("sslfault_check_success",
-                                    f"1 if the check reached a verdict, 0 if it could not judge {_LATEST}.",
+                                    f"0 for each check that could not judge (absent: it reached a verdict) {_LATEST}.",
                                     labels=["target", "check"])
-        duration = GaugeMetricFamily("sslfault_check_duration_seconds", f"How long the check took {_LATEST}.",
-                                     labels=["target", "check"])
-        last_run = GaugeMetricFamily("sslfault_check_last_run_timestamp_seconds",
-                                     "When the check last ran (unix seconds).", labels=["target", "check"])
+        duration = GaugeMetricFamily("sslfault_check_duration_seconds",
+                                     f"How long a check that could not judge took {_LATEST}.", labels=["target", "check"])
         for state in states:
+            if state.results:
+                started = min(r.started_at for r in state.results.values())
+                ended = max(r.started_at + r.duration_seconds for r in state.results.values())
+                run_at.add_metric([state.target.name], started)
+                run_time.add_metric([state.target.name], max(0.0, ended - started))
             for name, result in state.results.items():
-                labels = [state.target.name, name]
-                success.add_metric(labels, 1.0 if result.status is CheckStatus.OK else 0.0)
-                duration.add_metric(labels, result.duration_seconds)
-                last_run.add_metric(labels, result.started_at)
+                if result.status is not CheckStatus.OK:
+                    success.add_metric([state.target.name, name], 0.0)
+                    duration.add_metric([state.target.name, name], result.duration_seconds)
+        yield run_at
+        yield run_time
         yield success
         yield duration
-        yield last_run
 
     def _check_metrics(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
         """The families each check's plugin declares, filled from its results (only from verdicts)."""

@@ -84,7 +84,7 @@ def test_restart_serves_saved_faults_before_the_first_probe(lab: Lab, tmp_path: 
         text = wait_for(lambda: http_get(f"{base}/metrics")[1], 10, "second exporter up")
         assert 'fault="tls_handshake_failed",severity="critical",target="stall"' in text
         line = next(x for x in text.splitlines()
-                    if x.startswith('sslfault_check_last_run_timestamp_seconds{check="reachability",target="stall"}'))
+                    if x.startswith('sslfault_last_run_timestamp_seconds{target="stall"}'))
         assert float(line.split()[-1]) < saved["saved_at"], "served from the state file, not a new probe"
         assert http_get(f"{base}/-/ready")[0] == 200  # restored targets count as probed
         log = (tmp_path / "again" / "sslfault.log").read_text()

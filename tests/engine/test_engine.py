@@ -175,7 +175,7 @@ def test_collector_exports_certificate_metrics_even_when_expired(lab: Lab, lab_c
     """The expired and untrusted targets still get notAfter, info and TLS version series."""
     async def go() -> ResultsStore:
         store = ResultsStore()
-        targets = [t for t in lab_config.resolved_targets() if t.name in ("expired", "self-signed", "ok", "refused")]
+        targets = [t for t in lab_config.resolved_targets() if t.name in ("expired", "self-signed", "ok", "refused", "expired-intermediate")]
         store.set_targets(targets)
         resources = Resources(lab_config)
         try:
@@ -196,10 +196,15 @@ def test_collector_exports_certificate_metrics_even_when_expired(lab: Lab, lab_c
     assert 'sslfault_cert_info{address=' in text and 'target="self-signed"' in text
     assert 'sslfault_faults_active{severity="critical",target="ok"} 0.0' in text
     assert 'sslfault_check_success{check="tls",target="refused"} 0.0' in text
-    assert 'sslfault_check_success{check="tls",target="ok"} 1.0' in text
-    assert 'sslfault_check_runs_total{check="tls",status="ok"} 3.0' in text
+    # A check that reached its verdict costs no per-check series; the target's run has its time and duration.
+    assert 'sslfault_check_success{check="tls",target="ok"}' not in text
+    assert 'sslfault_last_run_timestamp_seconds{target="ok"}' in text
+    assert 'sslfault_run_duration_seconds{target="ok"}' in text
+    assert 'sslfault_check_runs_total{check="tls",status="ok"} 4.0' in text
     assert 'sslfault_tls_version_info{address=' in text
-    assert 'sslfault_chain_not_after_timestamp_seconds{address=' in text
+    # The chain's own expiry series only where an intermediate runs out before the leaf.
+    chain_series = [line for line in text.splitlines() if line.startswith("sslfault_chain_not_after_timestamp_seconds{")]
+    assert chain_series and all('target="expired-intermediate"' in line for line in chain_series), chain_series
     if shutil.which("promtool"):
         check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr

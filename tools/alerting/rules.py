@@ -157,7 +157,7 @@ class Builder:
                             "and its log."),
             "runbook_url": self.s.runbook("exporter-down"),
         }
-        stale = f"time() - sslfault_check_last_run_timestamp_seconds{self.sel()}\n  > {seconds(x.stale_after)}"
+        stale = f"time() - sslfault_last_run_timestamp_seconds{self.sel()}\n  > {seconds(x.stale_after)}"
         return [
             # No replica of the job is up: nothing watches the certificates. One of a pair down: a warning.
             self.rule("SSLFaultExporterDown", "health", "page", f"{up} == 0\nunless on (job)\n{up} == 1", x.down_for,
@@ -180,8 +180,8 @@ class Builder:
                                           "exporter's status page or run sslfault diagnose on the host to see the error."),
                           "runbook_url": self.s.runbook("check-erroring")}, keep=False),
             self.rule("SSLFaultExporterResultsStale", "health", "warn", stale, x.stale_for, {
-                "summary": "{{ $labels.target }}: check {{ $labels.check }} results are stale",
-                "description": ("The {{ $labels.check }} check for {{ $labels.target }} has not run for longer than "
+                "summary": "{{ $labels.target }}: results are stale",
+                "description": ("The checks of {{ $labels.target }} have not run for longer than "
                                 f"{x.stale_after}, so alerts about it are out of date. Check the exporter's log for "
                                 "stuck probes or an overloaded scheduler."),
                 "runbook_url": self.s.runbook("results-stale")}, keep=False),
