@@ -91,10 +91,39 @@ def _check_nameserver(value: str) -> str:
     return value
 
 
+MAX_CA_FILE_BYTES = 16 * 1024 * 1024  # Mozilla's whole bundle is ~250 KB
+
+
 def _check_ca_file(path: str) -> str:
-    if not Path(path).is_file():
+    """The file must hold PEM certificates now: a reload must not pass validation and then fail to apply."""
+    file = Path(path)
+    if not file.is_file():
         raise ValueError(f"CA file {path!r} does not exist")
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CA_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"CA file {path!r} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CA_FILE_BYTES:
+        raise ValueError(f"CA file {path!r} is larger than {MAX_CA_FILE_BYTES // (1024 * 1024)} MiB")
+    if not data.strip():
+        raise ValueError(f"CA file {path!r} is empty")
+    from cryptography import x509  # here, so importing the config models stays cheap
+
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ValueError(f"CA file {path!r} holds no readable PEM certificate (-----BEGIN CERTIFICATE-----): "
+                         f"{str(exc).split('. See ')[0]}") from None
     return path
+
+
+def _check_readable(path: str, what: str) -> None:
+    try:
+        with Path(path).open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ValueError(f"{what} {path!r} cannot be read: {exc.strerror or exc}") from None
 
 
 def _check_dns_name(value: str) -> str:
@@ -176,6 +205,21 @@ class CertFilesConfig(_Model):
         if self.password_file and self.password_env:
             raise ValueError("give password_file or password_env, not both")
         return self
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_readable(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_readable(value, "password file")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key_readable(cls, value: str | None) -> str | None:
+        # A pattern ({dir}, {name}, {stem}) names one key per certificate file: each is linted with its file.
+        if value is not None and "{" not in value:
+            _check_readable(value, "key file")
+        return value
 
 
 class CheckSettings(_Model):

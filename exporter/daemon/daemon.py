@@ -70,19 +70,30 @@ class Daemon:
             try:
                 config = load_config(self.config_path)
             except ConfigError as exc:
-                self.store.reload.successful = False
-                self.store.reload.last_error = "; ".join(exc.errors)
-                for error in exc.errors:
-                    log.error("config reload failed, keeping the running config", extra={"error": error})
-                return False, exc.errors
+                return self._reload_failed(exc.errors)
+            try:
+                # Validation checks what it can (CA files parse, key files readable); what still fails
+                # here (a file replaced since, a full disk) changes nothing: apply is all or nothing.
+                self.scheduler.apply(config)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the running config
+                log.debug("config apply failed", exc_info=True)
+                return self._reload_failed([f"{self.config_path}: cannot apply the configuration: "
+                                            f"{type(exc).__name__}: {exc}"])
             self.config = config
-            self.scheduler.apply(config)
             self.file_watcher.apply(config)
             self.store.reload.successful = True
             self.store.reload.success_timestamp = time.time()
             self.store.reload.last_error = None
             log.info("config reloaded", extra={"targets": len(config.targets)})
             return True, []
+
+
+    def _reload_failed(self, errors: list[str]) -> tuple[bool, list[str]]:
+        self.store.reload.successful = False
+        self.store.reload.last_error = "; ".join(errors)
+        for error in errors:
+            log.error("config reload failed, keeping the running config", extra={"error": error})
+        return False, errors
 
 
 def _file_signature(path: str) -> tuple[float, int, str] | None:

@@ -94,8 +94,9 @@ class ProbeHandler:
 
     async def _probe(self, daemon: Daemon, target: Target, configured: bool, config: Config) -> dict[str, CheckResult]:
         if configured or config.probe.allow_private_addresses:
-            resources = daemon.scheduler.resources
-            return await run_target(target, resources, ctx=ProbeContext(target, resources))
+            assert daemon.scheduler.resources is not None
+            async with daemon.scheduler.resources.use() as resources:
+                return await run_target(target, resources, ctx=ProbeContext(target, resources))
         # A host only a pattern allows: its own resources whose HTTP fetches (AIA, OCSP, CRL, page
         # resources) refuse private addresses too, so the probe cannot be steered inside the network.
         # Every connection the run opens (TLS, HTTP, direct DNS) is then checked against the same rule,
