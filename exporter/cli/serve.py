@@ -20,11 +20,12 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--storage.state-file", dest="state_file", default=None, metavar="PATH",
                        help="save the latest results here (every minute and at exit) and load them at start, "
                             "so a restart does not make alerts resolve and fire again")
+    serve.add_argument("--storage.state-save-interval", dest="state_save_interval", default="1m", metavar="DURATION",
+                       help="how often to save the state file (default 1m)")
     add_logging(serve)
 
 
 def run(args: argparse.Namespace) -> int:
-    from exporter.config import parse_duration
     from exporter.logs import setup_logging
     from exporter.daemon.daemon import Daemon
     from exporter.http.app import serve
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     web_config = None
     try:
-        auto_reload = parse_duration(args.auto_reload) if args.auto_reload else None
+        auto_reload = _duration("--config.auto-reload-interval", args.auto_reload) if args.auto_reload else None
+        save_every = _duration("--storage.state-save-interval", args.state_save_interval)
         if args.web_config_file:
             web_config = load_web_config(args.web_config_file)
     except ConfigError as exc:
@@ -44,16 +46,25 @@ def run(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:
-        print(f"sslfault serve: --config.auto-reload-interval: {exc}", file=sys.stderr)
+        print(f"sslfault serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     problem = check_listen(args.listen)
     if problem:
         print(f"sslfault serve: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        daemon = Daemon(config, args.config_file, state_file=args.state_file)
+        daemon = Daemon(config, args.config_file, state_file=args.state_file, state_save_seconds=save_every)
         run_until_signalled(serve(daemon, args.listen, web_config, auto_reload))
     except OSError as exc:
         print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _duration(flag: str, text: str) -> float:
+    from exporter.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None

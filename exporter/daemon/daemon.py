@@ -22,10 +22,12 @@ STATE_SAVE_SECONDS = 60.0
 class Daemon:
     """The daemon's state: config, results store, scheduler and file watcher."""
 
-    def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None) -> None:
+    def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None,
+                 state_save_seconds: float = STATE_SAVE_SECONDS) -> None:
         self.config = config
         self.config_path = config_path
         self.state_file = state_file
+        self.state_save_seconds = state_save_seconds
         self._saver: asyncio.Task[None] | None = None
         self.store = ResultsStore()
         self.scheduler = Scheduler(self.store)
@@ -36,10 +38,15 @@ class Daemon:
         self.scheduler.apply(self.config)
         self.file_watcher.apply(self.config)
         if self.state_file:
+            self.store.state_file.enabled = True
             # Before the first runs: the saved results are served until fresh ones replace them.
-            restored = statefile.restore(self.store, self.state_file)
+            try:
+                restored = statefile.restore(self.store, self.state_file)
+            except Exception:  # noqa: BLE001 - restore logs what it rejects; nothing in it may stop the start
+                log.exception("state file could not be loaded, starting without saved results")
+                restored = 0
             log.info("results restored from the state file", extra={"path": self.state_file, "targets": restored})
-            self._saver = asyncio.get_running_loop().create_task(self._save_every(STATE_SAVE_SECONDS))
+            self._saver = asyncio.get_running_loop().create_task(self._save_every(self.state_save_seconds))
         self.scheduler.start()
 
     async def stop(self) -> None:
@@ -49,13 +56,21 @@ class Daemon:
         await self.file_watcher.stop()
         await self.scheduler.shutdown()
 
-    async def save_state(self) -> None:
+    async def save_state(self) -> bool:
+        """Save now; a failure (disk full, permissions, a result that cannot be encoded) is logged and
+        counted, never raised: the next save tries again."""
         if not self.state_file:
-            return
+            return False
         try:
             await asyncio.to_thread(statefile.save, self.store, self.state_file)
-        except OSError as exc:
-            log.error("cannot write the state file", extra={"path": self.state_file, "error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the saver and the exit must go on
+            self.store.state_file.save_failures += 1
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.error("cannot write the state file, will retry", extra={
+                "path": self.state_file, "error": f"{type(exc).__name__}: {reason}"[:500]})
+            return False
+        self.store.state_file.last_success = time.time()
+        return True
 
     async def _save_every(self, seconds: float) -> None:
         while True:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sslfault_lab.demo import lab_config_dict
+from sslfault_lab.lab import Lab
+from sslfault_lab.pki import LabPKI
 
 from exporter.config import Config, ConfigError, load_config
 from exporter.daemon.daemon import Daemon
 from exporter.daemon.scheduler import Scheduler
 from exporter.engine.store import ResultsStore
-from sslfault_lab.demo import lab_config_dict
-from sslfault_lab.lab import Lab
-from sslfault_lab.pki import LabPKI
 from tests.support.labs import run_async
 from tests.support.listeners import CountingListener
 from tests.support.processes import http_get, start_exporter, stop_process, wait_for
@@ -26,7 +26,7 @@ def _post(url: str) -> tuple[int, str]:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -54,7 +54,7 @@ def test_ca_files_that_cannot_be_loaded_fail_validation(tmp_path: Path, content:
 def test_cert_files_key_and_password_files_must_be_readable(tmp_path: Path) -> None:
     data = {"cert_files": [{"path": str(tmp_path / "*.pem"), "key": str(tmp_path / "missing.key"),
                             "password_file": str(tmp_path / "missing.pass")}]}
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - pydantic's ValidationError
+    with pytest.raises(Exception) as caught:
         Config.model_validate(data)
     text = str(caught.value)
     assert "key file" in text and "password file" in text and "cannot be read" in text
@@ -90,7 +90,7 @@ def test_a_reload_with_an_unloadable_ca_file_keeps_the_running_config(lab: Lab, 
 def test_a_config_that_fails_while_applying_changes_nothing(lab: Lab, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """What validation cannot foresee (a CA file replaced between validation and apply) keeps the old config."""
-    import exporter.engine.context as context
+    from exporter.engine import context
 
     path = tmp_path / "sslfault.yaml"
     data = lab_config_dict(lab, interval="10m")
@@ -153,7 +153,7 @@ def test_a_reload_lets_runs_in_flight_finish_with_their_session(tmp_path: Path) 
             assert scheduler.resources is not old
             results = await run
             await asyncio.sleep(0.1)
-            closed = old._session is None or old._session.closed  # noqa: SLF001 - the point of the test
+            closed = old._session is None or old._session.closed
             await scheduler.shutdown()
             result = results["chain"]
             return " ".join(f.detail for f in result.outcome.findings) + (result.error or ""), closed

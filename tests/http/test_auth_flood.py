@@ -11,9 +11,9 @@ from pathlib import Path
 
 import bcrypt
 import yaml
-
 from sslfault_lab.demo import lab_config_dict
 from sslfault_lab.lab import Lab
+
 from tests.support.processes import start_exporter, stop_process, wait_for
 
 FLOOD = 60
@@ -25,7 +25,7 @@ def _get(url: str, password: str | None, timeout: float = 30) -> tuple[int, floa
         request.add_header("Authorization", "Basic " + base64.b64encode(f"prometheus:{password}".encode()).decode())
     start = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
             status = response.status
     except urllib.error.HTTPError as exc:

@@ -10,15 +10,20 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from sslfault_lab.pki import LabPKI
 
 from exporter.config import Config
 from exporter.engine.context import Resources
 from exporter.engine.runner import run_target
 from exporter.net.dns import make_resolver
-from exporter.net.guard import ForbiddenAddress, check_destination, deny_private, is_private
+from exporter.net.guard import (
+    ForbiddenAddress,
+    check_destination,
+    deny_private,
+    is_private,
+)
 from exporter.net.http import fetch, make_session
 from exporter.net.tls import ConnectStatus, handshake
-from sslfault_lab.pki import LabPKI
 from tests.support.labs import run_async
 from tests.support.listeners import CountingListener
 
@@ -55,7 +60,7 @@ def test_ip_literal_urls_are_never_connected_to() -> None:
             errors = []
             try:
                 for url in urls:
-                    with pytest.raises(Exception) as caught:  # noqa: PT011 - aiohttp wraps the OSError
+                    with pytest.raises(Exception) as caught:
                         await fetch(session, url, timeout=2, max_bytes=1024)
                     errors.append(str(caught.value))
             finally:

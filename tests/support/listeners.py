@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 
 
 class CountingListener:
@@ -56,7 +57,7 @@ class CountingListener:
         self._thread.join(timeout=2)
         self._sock.close()
 
-    def __enter__(self) -> CountingListener:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
