@@ -20,7 +20,8 @@ Families = list[tuple[str, list[str], list[str]]]  # (family, header lines, samp
 def split_families(text: str) -> Families:
     """Exposition text -> families in order, each with its HELP/TYPE lines and its samples."""
     families: Families = []
-    for line in text.splitlines():
+    # "\n" only: splitlines() also breaks at U+2028, U+0085... which label values may hold unescaped.
+    for line in text.split("\n"):
         if line.startswith("# HELP "):
             families.append((line.split(" ", 3)[2], [line], []))
         elif line.startswith("#"):

@@ -1,0 +1,31 @@
+"""The hostile suite runs the daemon once (about a minute and a half) and every test asserts on that run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from sslfault_lab.lab import Lab
+from tests.hostile.harness import freshness
+from tests.hostile.scenario import Record, run
+
+
+@pytest.fixture(scope="package")
+def hostile_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Record]:
+    record = run(lab, tmp_path_factory.mktemp("hostile"))
+    if record.scraper and record.rss:
+        rss = [r for _, r in record.rss.samples]
+        gaps = freshness(record.scraper.scrapes, record.healthy, record.measure_from)
+        record.figures = {
+            "scrape": record.scraper.summary(),
+            "rss_mib": {"min": round(min(rss) / 2**20, 1), "max": round(max(rss) / 2**20, 1),
+                        "samples": len(rss)} if rss else {},
+            "healthy_max_gap_between_runs_seconds": {t: round(g, 2) for t, g in gaps.items()},
+            "healthy_interval_seconds": 3.0,
+        }
+    (record.workdir / "figures.json").write_text(json.dumps(record.figures, indent=2))
+    print("\nhostile suite figures:", json.dumps(record.figures), file=sys.stderr)
+    yield record
