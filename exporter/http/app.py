@@ -61,11 +61,12 @@ async def _on_startup(app: web.Application) -> None:
 
 async def _on_cleanup(app: web.Application) -> None:
     await app[DAEMON].stop()
+    app[EXPOSITION].close()
 
 
 async def metrics(request: web.Request) -> web.Response:
     # Off the event loop: a large fleet takes a while to render, and probes must keep their timing.
-    body = await asyncio.to_thread(request.app[EXPOSITION].render)
+    body = await request.app[EXPOSITION].render_async()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -7,7 +7,9 @@ for it. A scrape then only joins strings, which keeps large fleets cheap to scra
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -42,6 +44,15 @@ class Exposition:
         self.store = store
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+        # A thread of its own: scrapes never queue behind checks' work in the default pool (page parsing).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+
+    async def render_async(self) -> bytes:
+        """render() off the event loop, in the exposition's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.render)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def render(self) -> bytes:
         with self._lock:  # scrapes run in worker threads; one renders at a time

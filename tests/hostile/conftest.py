@@ -7,8 +7,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-
 from sslfault_lab.lab import Lab
+
 from tests.hostile.harness import freshness
 from tests.hostile.scenario import Record, run
 
@@ -27,5 +27,7 @@ def hostile_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "healthy_interval_seconds": 3.0,
         }
     (record.workdir / "figures.json").write_text(json.dumps(record.figures, indent=2))
+    (record.workdir / "all-runs.log").write_text(record.outputs.get("log", ""))  # for a failing run's post-mortem
+    (record.workdir / "summaries.json").write_text(json.dumps(record.summaries, indent=1))
     print("\nhostile suite figures:", json.dumps(record.figures), file=sys.stderr)
     yield record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import statistics
 import threading
@@ -12,8 +13,8 @@ import urllib.request
 from dataclasses import dataclass, field
 
 USER, PASSWORD = "prometheus", "scrape-Secret-41b9"
-_LAST_RUN = re.compile(r'^sslfault_check_last_run_timestamp_seconds\{check="([^"]*)",target="([^"]*)"\} (\S+)$', re.M)
-_FAULT = re.compile(r'^sslfault_fault\{fault="([^"]*)",severity="[^"]*",target="([^"]*)"\} ', re.M)
+_LAST_RUN = re.compile(r'^sslfault_check_last_run_timestamp_seconds\{check="([^"]*)",target="([^"]*)"\} (\S+)$', re.MULTILINE)
+_FAULT = re.compile(r'^sslfault_fault\{fault="([^"]*)",severity="[^"]*",target="([^"]*)"\} ', re.MULTILINE)
 
 
 def auth_header(user: str = USER, password: str = PASSWORD) -> str:
@@ -28,7 +29,7 @@ def request(url: str, method: str = "GET", auth: str | None = None, timeout: flo
         req.add_header("Authorization", auth or auth_header())
     start = time.monotonic()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(req, timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace"), time.monotonic() - start
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace"), time.monotonic() - start
@@ -52,7 +53,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -120,7 +121,7 @@ class RssSampler:
                 status = open(f"/proc/{self.pid}/status").read()  # noqa: SIM115 - tiny proc file
             except OSError:
                 return
-            kb = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))  # type: ignore[union-attr]
+            kb = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
             self.samples.append((time.time(), kb * 1024))
             self._stop.wait(self.every)
 
@@ -135,6 +136,6 @@ def freshness(scrapes: list[Scrape], targets: list[str], since: float) -> dict[s
     out = {}
     for target in targets:
         seen = sorted({s.runs[target] for s in scrapes if target in s.runs and s.runs[target] >= since})
-        gaps = [b - a for a, b in zip(seen, seen[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(seen)]
         out[target] = max(gaps, default=float("inf"))
     return out

@@ -19,11 +19,18 @@ from typing import Any
 
 import bcrypt
 import yaml
-
 from sslfault_lab.demo import lab_config_dict
 from sslfault_lab.lab import Lab
+
 from tests.hostile import attacks
-from tests.hostile.harness import PASSWORD, USER, RssSampler, Scraper, fault_series, request
+from tests.hostile.harness import (
+    PASSWORD,
+    USER,
+    RssSampler,
+    Scraper,
+    fault_series,
+    request,
+)
 from tests.support.hostile_lab import ZONE, HostileLab, LoopThread
 from tests.support.processes import free_port, start_exporter, stop_process
 
@@ -57,7 +64,7 @@ class Record:
     credentials: list[tuple[str, str, str, int]] = field(default_factory=list)
     flood: list[int] = field(default_factory=list)
     reloads: list[tuple[str, int, str, str]] = field(default_factory=list)  # (kind, status, body, gauge after)
-    flap: list[tuple[str, set[tuple[str, str]]]] = field(default_factory=list)  # (phase, fault series)
+    flap: list[tuple[str, bool]] = field(default_factory=list)  # (phase, the flap target's DNS shows an error)
     saved_series: set[tuple[str, str]] = field(default_factory=set)
     saved_targets: set[str] = field(default_factory=set)
     killed_at: float = 0.0
@@ -97,7 +104,7 @@ def _spawn(record: Record, config: dict[str, Any], port: int, *extra: str) -> su
     _keep_log(record)  # each process writes sslfault.log afresh
     proc, base = start_exporter(config, record.workdir, port=port, extra_args=(
         "--web.config.file", str(record.workdir / "web.yml"), "--storage.state-file", str(record.workdir / "state.json"),
-        "--storage.state-save-interval", "1s", *extra))
+        "--storage.state-save-interval", "3s", *extra))
     record.base = base
     return proc
 
@@ -155,7 +162,7 @@ def _run(lab: Lab, hostile: HostileLab, servers: LoopThread, record: Record) -> 
         record.metrics = request(f"{record.base}/metrics")[1]
         _collect_views(record)
         # SIGKILL once a save has followed the latest runs, then a restart must serve the saved faults at once.
-        time.sleep(1.5)
+        time.sleep(3.5)
         saved = json.loads((workdir / "state.json").read_text())
         record.saved_targets = {t["target"]["name"] for t in saved["targets"]}
         record.saved_series = {(t["target"]["name"], f["fault"]) for t in saved["targets"]
@@ -180,27 +187,27 @@ def _run(lab: Lab, hostile: HostileLab, servers: LoopThread, record: Record) -> 
 def _phase_a(lab: Lab, hostile: HostileLab, servers: LoopThread, record: Record, proc: subprocess.Popen[bytes],
              config: dict[str, Any]) -> None:
     start = time.monotonic()
-    events = [(2.0, "probe corpus"), (4.0, "traversal"), (6.0, "credentials"), (8.0, "reload"), (10.0, "flood"),
-              (14.0, "flap up"), (16.0, "reload"), (17.0, "dns stop"), (24.0, "reload broken"), (27.0, "flap down"),
-              (28.0, "dns start"), (32.0, "reload"), (38.0, "flap back"), (40.0, "reload")]
+    # Attacks on the exporter itself run in the background, so the timeline below keeps its times.
+    background = ThreadPoolExecutor(4)
+    events = [(1.0, "attacks"), (8.0, "reload"), (10.0, "flap up"), (11.0, "dns stop"), (16.0, "reload"),
+              (20.0, "reload broken"), (23.0, "flap down"), (24.0, "dns start"), (28.0, "reload"), (35.0, "flap back"),
+              (38.0, "reload")]
     toggle = False
+    attacks_done: list[Any] = []
     for at, event in events:
         time.sleep(max(0.0, start + at - time.monotonic()))
         if proc.poll() is not None:
             record.unexpected_exits.append(f"exited {proc.returncode} during phase A ({event})")
             return
-        if event == "probe corpus":
-            record.probes, record.probe_peers = attacks.probe_corpus(record.base, ZONE)
-        elif event == "traversal":
-            record.traversal = attacks.traversal(record.base)
-        elif event == "credentials":
-            record.credentials = attacks.credentials(record.base)
-        elif event == "flood":
-            with ThreadPoolExecutor(30) as pool:
-                record.flood = list(pool.map(lambda i: request(f"{record.base}/metrics",
-                                                               auth=_basic(USER, f"wrong{i}"))[0], range(30)))
+        if event == "attacks":
+            attacks_done = [background.submit(_probe_corpus, record), background.submit(_traversal, record),
+                            background.submit(_credentials, record), background.submit(_flood, record)]
         elif event.startswith("flap"):
-            record.flap.append((event, fault_series(request(f"{record.base}/metrics")[1])))
+            text = request(f"{record.base}/metrics")[1]
+            record.outputs[f"metrics at {event}"] = text
+            # A resolution that fails shows as the fault, or (when it outlasts the check) as a check in error.
+            record.flap.append((event, ("flap", "dns_resolution_failed") in fault_series(text)
+                                or 'sslfault_check_success{check="dns",target="flap"} 0.0' in text))
         elif event == "dns stop":
             servers.call(hostile.stop_dns)
         elif event == "dns start":
@@ -216,6 +223,28 @@ def _phase_a(lab: Lab, hostile: HostileLab, servers: LoopThread, record: Record,
             (record.workdir / "sslfault.yaml").write_text(yaml.safe_dump(broken))
             _reload(record, "broken")
     time.sleep(max(0.0, start + PHASE_A - time.monotonic()))
+    for done in attacks_done:
+        done.result(timeout=60)
+    background.shutdown()
+
+
+def _probe_corpus(record: Record) -> None:
+    record.probes, record.probe_peers = attacks.probe_corpus(record.base, ZONE)
+
+
+def _traversal(record: Record) -> None:
+    record.traversal = attacks.traversal(record.base)
+
+
+def _credentials(record: Record) -> None:
+    record.credentials = attacks.credentials(record.base)
+
+
+def _flood(record: Record) -> None:
+    time.sleep(6)
+    with ThreadPoolExecutor(30) as pool:
+        record.flood = list(pool.map(lambda i: request(f"{record.base}/metrics", auth=_basic(USER, f"wrong{i}"))[0],
+                                     range(30)))
 
 
 def _basic(user: str, password: str) -> str:

@@ -9,7 +9,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.hostile.harness import fault_series, last_runs
 from tests.hostile.scenario import HEALTHY_INTERVAL, JITTER, Record
-from tests.support.hostile_lab import MARKUP_CN, MARKUP_ORG
 from tests.support.logfmt import parse
 
 pytestmark = pytest.mark.timeout(400)  # the first test sets up the shared run
@@ -41,7 +40,8 @@ def test_memory_stays_bounded(hostile_run: Record) -> None:
 
 def test_healthy_targets_refreshed_every_interval(hostile_run: Record) -> None:
     gaps = hostile_run.figures["healthy_max_gap_between_runs_seconds"]
-    late = {t: g for t, g in gaps.items() if g > HEALTHY_INTERVAL + JITTER + 1.5}
+    # A missed interval makes a gap of at least two intervals less the jitter (5.7 s); allow run-time slack only.
+    late = {t: g for t, g in gaps.items() if g > HEALTHY_INTERVAL + JITTER + 2.0}
     assert not late, f"healthy targets missed their interval ({HEALTHY_INTERVAL:g}s): {late}"
     # Reloads rebuilt the shared resources under runs in flight: no run lost its HTTP session.
     for name in hostile_run.healthy:
@@ -67,8 +67,10 @@ def test_no_hostile_target_is_shown_healthy(hostile_run: Record) -> None:
 
 
 def test_dns_server_outage_gives_errors_then_recovers(hostile_run: Record) -> None:
-    seen = {phase: ("flap", "dns_resolution_failed") in series for phase, series in hostile_run.flap}
-    assert seen == {"flap up": False, "flap down": True, "flap back": False}, seen
+    seen = dict(hostile_run.flap)
+    lines = {k: [x for x in v.splitlines() if 'target="flap"' in x and "check" in x]
+             for k, v in hostile_run.outputs.items() if k.startswith("metrics at flap")}
+    assert seen == {"flap up": False, "flap down": True, "flap back": False}, (seen, lines)
 
 
 def test_restart_after_sigkill_serves_every_saved_fault_at_once(hostile_run: Record) -> None:
@@ -91,7 +93,7 @@ def test_corrupted_state_files_never_stop_the_start(hostile_run: Record) -> None
 
 def test_reloads_good_and_broken(hostile_run: Record) -> None:
     kinds = [(kind, status, gauge) for kind, status, _, gauge in hostile_run.reloads]
-    assert [k for k, _, _ in kinds] == ["good", "good", "broken", "good", "good"]
+    assert [k for k, _, _ in kinds] == ["good", "good", "broken", "good", "good"], kinds
     for kind, status, body, gauge in hostile_run.reloads:
         if kind == "good":
             assert status == 200 and gauge.endswith(" 1.0"), (status, body, gauge)
@@ -119,8 +121,9 @@ def test_path_traversal_reveals_nothing(hostile_run: Record) -> None:
 
 
 def test_wrong_and_missing_credentials_are_refused_everywhere(hostile_run: Record) -> None:
-    allowed = {"oversized": {400, 431}}
-    wrong = [(m, p, c, s) for m, p, c, s in hostile_run.credentials if s not in allowed.get(c, {401})]
+    # 429: refused before bcrypt while the wrong-password flood (run at the same time) fills the queue.
+    allowed = {"oversized": {400, 431}, "missing": {401}}
+    wrong = [(m, p, c, s) for m, p, c, s in hostile_run.credentials if s not in allowed.get(c, {401, 429})]
     assert not wrong, wrong
     assert hostile_run.flood and set(hostile_run.flood) <= {401, 429}, sorted(set(hostile_run.flood))
 
@@ -132,9 +135,9 @@ def test_hostile_certificate_strings_are_escaped_and_round_trip(hostile_run: Rec
         assert "<script>alert(1)</script>" not in page and "\x1b" not in page and "<img src=x" not in page, key
     subjects = [s.labels["subject"] for family in text_string_to_metric_families(hostile_run.metrics)
                 for s in family.samples if s.name == "sslfault_cert_info" and s.labels.get("target") == name]
-    assert subjects, "the markup certificate has a cert_info series"
-    assert all(MARKUP_CN in subject or MARKUP_CN.replace("\n", "\\n") in subject for subject in subjects), subjects
-    assert MARKUP_ORG.split("<")[0] in subjects[0]
+    shown = [a["leaf"]["subject"] for a in hostile_run.details[name]["results"]["tls"]["result"]["addresses"]]
+    assert subjects and subjects == shown, (subjects, shown)  # /metrics and the JSON view agree, byte for byte
+    assert "\x1b[31m\nts=0" in subjects[0] and "\u2028" in subjects[0] and "alert(1)" in subjects[0]
 
 
 def test_logs_stay_one_line_per_event(hostile_run: Record) -> None:
