@@ -29,5 +29,8 @@ def hostile_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     (record.workdir / "figures.json").write_text(json.dumps(record.figures, indent=2))
     (record.workdir / "all-runs.log").write_text(record.outputs.get("log", ""))  # for a failing run's post-mortem
     (record.workdir / "summaries.json").write_text(json.dumps(record.summaries, indent=1))
+    (record.workdir / "attacks.json").write_text(json.dumps(
+        {"probes": record.probes, "peers": record.probe_peers, "traversal": [(p, s) for p, s, _ in record.traversal],
+         "credentials": record.credentials, "flood": record.flood, "reloads": record.reloads}, indent=1))
     print("\nhostile suite figures:", json.dumps(record.figures), file=sys.stderr)
     yield record

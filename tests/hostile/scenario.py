@@ -70,6 +70,7 @@ class Record:
     killed_at: float = 0.0
     first_scrape: str = ""
     corrupted_starts: list[tuple[str, bool, int]] = field(default_factory=list)
+    markup_seen: tuple[str, dict[str, Any]] = ("", {})  # /metrics and the JSON view once its TLS check passed
     figures: dict[str, Any] = field(default_factory=dict)
 
 
@@ -273,6 +274,13 @@ def _collect_views(record: Record) -> None:
         record.outputs[f"api {name}"] = detail
         record.outputs[f"page {name}"] = request(f"{record.base}/targets/{quoted}")[1]
     record.outputs["overview"] = request(f"{record.base}/")[1]
+    deadline = time.monotonic() + 15  # a slow machine may have timed out its latest handshake: wait for one
+    while time.monotonic() < deadline:
+        detail = json.loads(request(f"{record.base}/api/targets/h-markup-strings")[1])
+        if detail["results"].get("tls", {}).get("status") == "ok":
+            record.markup_seen = (request(f"{record.base}/metrics")[1], detail)
+            break
+        time.sleep(0.5)
     record.outputs["metrics"] = record.metrics
 
 

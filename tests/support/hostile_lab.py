@@ -201,6 +201,8 @@ class HostileLab:
                 .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
                                critical=False)
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+                               critical=False)
                 .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
                     AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp))]), critical=False)
                 .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
