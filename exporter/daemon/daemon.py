@@ -92,8 +92,8 @@ class Daemon:
                 self.scheduler.apply(config)
             except Exception as exc:  # noqa: BLE001 - any failure keeps the running config
                 log.debug("config apply failed", exc_info=True)
-                return self._reload_failed([f"{self.config_path}: cannot apply the configuration: "
-                                            f"{type(exc).__name__}: {exc}"])
+                why = f"{self.config_path}: cannot apply the configuration: {type(exc).__name__}: {exc}"
+                return self._reload_failed([why])
             self.config = config
             self.file_watcher.apply(config)
             self.store.reload.successful = True
