@@ -6,139 +6,38 @@ Errors are reported with the file, the line (where YAML tells us) and the key pa
 from __future__ import annotations
 
 import ipaddress
-import re
-from dataclasses import dataclass
+import ssl
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
-# Must equal the keys of exporter.checks.CHECKS (a test keeps them in step; no import here to avoid a cycle).
-CHECK_NAMES = (
-    "dns", "reachability", "tls", "chain",
-    "caa", "dns_validation", "file_validation", "domain_review",
-    "http", "mixed_content", "revocation", "legacy_tls",
+from exporter.checks import CHECKS
+from exporter.config_messages import explain
+from exporter.config_types import (
+    _HOSTNAME,
+    CaFile,
+    DnsName,
+    PemFile,
+    Duration,
+    Nameserver,
+    check_readable,
+    parse_duration,
+    parse_hostport,
 )
-DEFAULT_CHECKS = CHECK_NAMES
-DEFAULT_VALIDATION_PATH = "/.well-known/pki-validation/fileauth.txt"
+from exporter.target import Target
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+\s*$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*\.?$")
-
-
-def parse_duration(value: Any) -> float:
-    """'30s', '5m', '1h30m', '250ms' or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and _DURATION.match(value):
-        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        seconds = float(value)  # a plain number of seconds, as on the command line
-    else:
-        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _check_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(f"expected an IPv4 or IPv6 address, got {value!r}") from None
-
-
-def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
-    """'1.2.3.4', '1.2.3.4:5353', '[::1]:53', '::1' -> (ip, port)."""
-    text = value.strip()
-    host, port = text, default_port
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"expected [IPv6]:port, got {value!r}")
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        if not port_text.isdigit():
-            raise ValueError(f"expected IP[:PORT], got {value!r}")
-        port = int(port_text)
-    host = _check_address(host)
-    if not 0 < port < 65536:
-        raise ValueError(f"port must be 1-65535, got {port}")
-    return host, port
-
-
-def _check_nameserver(value: str) -> str:
-    parse_hostport(value, 53)
-    return value
-
-
-MAX_CA_FILE_BYTES = 16 * 1024 * 1024  # Mozilla's whole bundle is ~250 KB
-
-
-def _check_ca_file(path: str) -> str:
-    """The file must hold PEM certificates now: a reload must not pass validation and then fail to apply."""
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"CA file {path!r} does not exist")
-    try:
-        with file.open("rb") as handle:
-            data = handle.read(MAX_CA_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"CA file {path!r} cannot be read: {exc.strerror or exc}") from None
-    if len(data) > MAX_CA_FILE_BYTES:
-        raise ValueError(f"CA file {path!r} is larger than {MAX_CA_FILE_BYTES // (1024 * 1024)} MiB")
-    if not data.strip():
-        raise ValueError(f"CA file {path!r} is empty")
-    from cryptography import x509  # here, so importing the config models stays cheap
-
-    try:
-        x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise ValueError(f"CA file {path!r} holds no readable PEM certificate (-----BEGIN CERTIFICATE-----): "
-                         f"{str(exc).split('. See ')[0]}") from None
-    return path
-
-
-def _check_readable(path: str, what: str) -> None:
-    try:
-        with Path(path).open("rb") as handle:
-            handle.read(1)
-    except OSError as exc:
-        raise ValueError(f"{what} {path!r} cannot be read: {exc.strerror or exc}") from None
-
-
-def _check_dns_name(value: str) -> str:
-    name = value.strip().lower().rstrip(".")
-    if not _HOSTNAME.match(name):
-        raise ValueError(f"expected a DNS name (optionally *.name), got {name!r}")
-    return name
-
-
-# Per-item types, so a list with several bad entries gets one error per entry (with its index).
-Nameserver = Annotated[str, AfterValidator(_check_nameserver)]
-CaFile = Annotated[str, AfterValidator(_check_ca_file)]
-IpAddress = Annotated[str, AfterValidator(_check_address)]
-DnsName = Annotated[str, AfterValidator(_check_dns_name)]
-
+__all__ = ["Config", "ConfigError", "Target", "TargetConfig", "load_config", "parse_config", "parse_duration",
+           "parse_hostport", "resolve_target"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -210,7 +109,7 @@ class CertFilesConfig(_Model):
     @classmethod
     def _password_readable(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_readable(value, "password file")
+            check_readable(value, "password file")
         return value
 
     @field_validator("key")
@@ -218,23 +117,38 @@ class CertFilesConfig(_Model):
     def _key_readable(cls, value: str | None) -> str | None:
         # A pattern ({dir}, {name}, {stem}) names one key per certificate file: each is linted with its file.
         if value is not None and "{" not in value:
-            _check_readable(value, "key file")
+            check_readable(value, "key file")
         return value
 
 
 class CheckSettings(_Model):
-    """Settings a target may override; unset fields fall back to `defaults`."""
+    """Settings a target may override; unset fields fall back to `defaults`. The checks' own settings
+    are added to `Defaults` and `TargetConfig` from their plugins (below)."""
 
     interval: Duration | None = None
     timeout: Duration | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     expiry_warning_days: float | None = Field(default=None, gt=0)
     checks: tuple[str, ...] | None = None
-    ca_identifiers: tuple[str, ...] | None = None
     jitter: Duration | None = None
     http_port: int | None = Field(default=None, ge=1, le=65535)
-    # URL paths the http and mixed_content checks fetch (each over HTTP and HTTPS).
+    # URL paths the checks that read pages fetch (each over HTTP and HTTPS).
     paths: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=20)
+    # A client certificate (PEM, leaf first) and its key, presented when a server asks for one: given together.
+    client_cert: PemFile | None = None
+    client_key: PemFile | None = None
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> CheckSettings:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("give client_cert and client_key together")
+        if self.client_cert and self.client_key:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(self.client_cert, self.client_key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"client_cert {self.client_cert!r} and client_key {self.client_key!r} cannot be "
+                                 f"used together ({getattr(exc, 'reason', None) or exc})") from None
+        return self
 
     @field_validator("paths")
     @classmethod
@@ -249,55 +163,31 @@ class CheckSettings(_Model):
     def _known_checks(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is None:
             return value
-        unknown = [c for c in value if c not in CHECK_NAMES]
+        unknown = [c for c in value if c not in CHECKS]
         if unknown:
-            raise ValueError(f"unknown check(s) {unknown}; known checks: {', '.join(CHECK_NAMES)}")
+            raise ValueError(f"unknown check(s) {unknown}; known checks: {', '.join(CHECKS)}")
         return tuple(dict.fromkeys(value))
 
 
-class Defaults(CheckSettings):
+class _CoreDefaults(CheckSettings):
     interval: Duration = 300.0
     timeout: Duration = 10.0
     port: int = Field(default=443, ge=1, le=65535)
     expiry_warning_days: float = Field(default=21.0, gt=0)
-    checks: tuple[str, ...] = DEFAULT_CHECKS
-    ca_identifiers: tuple[str, ...] = ()
+    checks: tuple[str, ...] = tuple(CHECKS)
     jitter: Duration | None = None  # default: 10% of the interval
     http_port: int = Field(default=80, ge=1, le=65535)
     paths: tuple[str, ...] = ("/",)
 
 
-class DnsValidationConfig(_Model):
-    """DNS-TXT domain validation: the record the CA will look up and the value it expects."""
-
-    value: str = Field(min_length=1)
-    record: str | None = None  # default: _dnsauth.<host>
-
-
-class FileValidationConfig(_Model):
-    """File domain validation: the token the CA expects at http(s)://host<path>."""
-
-    token: str = Field(min_length=1)
-    path: str = DEFAULT_VALIDATION_PATH
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"expected a URL path starting with '/', got {value!r}")
-        return value
-
-
-class TargetConfig(CheckSettings):
+class _CoreTarget(CheckSettings):
     host: str
     name: str | None = None  # the `target` label; default host, or host:port off 443
-    expected_addresses: tuple[IpAddress, ...] = ()
     # Names the certificate must cover for issuance (CAA is checked for each); default: just host.
     # A wildcard such as "*.example.com" makes CAA use issuewild.
     certificate_names: tuple[DnsName, ...] = ()
-    validation_method: Literal["dns", "file"] | None = None  # how the CA validates; checked against CAA
-    dns_validation: DnsValidationConfig | None = None
-    file_validation: FileValidationConfig | None = None
+    # How the CA validates; checked against CAA. Default: dns or file when that validation is configured.
+    validation_method: Literal["dns", "file"] | None = None
 
     @field_validator("host")
     @classmethod
@@ -311,6 +201,35 @@ class TargetConfig(CheckSettings):
             raise ValueError(f"expected a DNS name or IP address, got {value!r}")
         return host
 
+
+def _optional(info: Any) -> Any:
+    """The field's type with its constraints, or None (unset on a target: take the default)."""
+    annotated = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    return annotated | None
+
+
+def _plugin_fields(for_defaults: bool) -> dict[str, Any]:
+    """Each check's settings fields, declared once in its plugin: on targets as declared (defaultable
+    ones optional, falling back to `defaults`), and the defaultable ones under `defaults:` too."""
+    fields: dict[str, Any] = {}
+    for plugin in CHECKS.values():
+        for name, info in plugin.settings.model_fields.items():
+            if name in fields:
+                raise RuntimeError(f"setting {name!r} of {plugin.name} is declared by another check too")
+            defaultable = name in plugin.defaultable
+            if for_defaults and defaultable:
+                fields[name] = (info.annotation, info)
+            elif not for_defaults:
+                fields[name] = (_optional(info), None) if defaultable else (info.annotation, info)
+    return fields
+
+
+if TYPE_CHECKING:  # the core fields are what typed code reads; the checks' fields are read generically
+    Defaults = _CoreDefaults
+    TargetConfig = _CoreTarget
+else:
+    Defaults = create_model("Defaults", __base__=_CoreDefaults, **_plugin_fields(for_defaults=True))
+    TargetConfig = create_model("TargetConfig", __base__=_CoreTarget, **_plugin_fields(for_defaults=False))
 
 
 class Config(_Model):
@@ -335,41 +254,22 @@ class Config(_Model):
         return [resolve_target(t, self.defaults) for t in self.targets]
 
 
-@dataclass(frozen=True)
-class Target:
-    """A target with every default applied: what the checks receive."""
-
-    name: str
-    host: str
-    port: int
-    interval: float
-    timeout: float
-    jitter: float
-    expiry_warning_days: float
-    checks: tuple[str, ...]
-    expected_addresses: tuple[str, ...] = ()
-    ca_identifiers: tuple[str, ...] = ()
-    http_port: int = 80
-    paths: tuple[str, ...] = ("/",)  # fetched by the http and mixed_content checks
-    certificate_names: tuple[str, ...] = ()  # names to issue for; host when empty
-    validation_method: str | None = None  # "dns" or "file"
-    dns_validation: DnsValidationConfig | None = None
-    file_validation: FileValidationConfig | None = None
-
-    @property
-    def issuance_names(self) -> tuple[str, ...]:
-        return self.certificate_names or (self.host,)
-
-    @property
-    def is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
+def _check_settings(t: BaseModel, d: BaseModel) -> tuple[tuple[str, BaseModel], ...]:
+    out = []
+    for plugin in CHECKS.values():
+        fields = plugin.settings.model_fields
+        if not fields:
+            continue
+        values = {}
+        for name in fields:
+            value = getattr(t, name)
+            values[name] = getattr(d, name) if value is None and name in plugin.defaultable else value
+        out.append((plugin.name, plugin.settings.model_validate(values)))
+    return tuple(out)
 
 
-def resolve_target(t: TargetConfig, d: Defaults) -> Target:
+def resolve_target(t: Any, d: Any) -> Target:
+    """A TargetConfig with the Defaults applied."""
     def pick(name: str) -> Any:
         value = getattr(t, name)
         return getattr(d, name) if value is None else value
@@ -377,6 +277,8 @@ def resolve_target(t: TargetConfig, d: Defaults) -> Target:
     port = pick("port")
     interval = pick("interval")
     jitter = pick("jitter")
+    method = t.validation_method or (
+        "dns" if getattr(t, "dns_validation", None) else "file" if getattr(t, "file_validation", None) else None)
     return Target(
         name=t.name or (t.host if port == 443 else f"{t.host}:{port}"),
         host=t.host,
@@ -386,15 +288,13 @@ def resolve_target(t: TargetConfig, d: Defaults) -> Target:
         jitter=interval * 0.1 if jitter is None else jitter,
         expiry_warning_days=pick("expiry_warning_days"),
         checks=pick("checks"),
-        expected_addresses=t.expected_addresses,
-        ca_identifiers=pick("ca_identifiers"),
         http_port=pick("http_port"),
         paths=pick("paths"),
         certificate_names=t.certificate_names,
-        validation_method=t.validation_method
-        or ("dns" if t.dns_validation else "file" if t.file_validation else None),
-        dns_validation=t.dns_validation,
-        file_validation=t.file_validation,
+        validation_method=method,
+        client_cert=pick("client_cert"),
+        client_key=pick("client_key"),
+        settings=_check_settings(t, d),
     )
 
 
@@ -407,16 +307,18 @@ class ConfigError(Exception):
         super().__init__(f"{path}: " + "; ".join(errors))
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
     """A YAML loader that remembers the line of every mapping key, for error messages."""
+
+    key_lines: dict[int, tuple[Any, dict[Any, int]]]
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
     lines = {}
     for key_node, _ in node.value:
         lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
-    loader.key_lines[id(mapping)] = (mapping, lines)  # type: ignore[attr-defined]
+    loader.key_lines[id(mapping)] = (mapping, lines)
     return mapping
 
 
@@ -442,13 +344,13 @@ def _line_of(loc: tuple[Any, ...], data: Any, key_lines: dict[int, tuple[Any, di
 
 def parse_config(text: str, path: str = "<config>") -> Config:
     loader = _LineLoader(text)
-    loader.key_lines = {}  # type: ignore[attr-defined]
+    loader.key_lines = {}
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"{path}: not valid YAML: {exc}"]) from None
     finally:
-        key_lines = loader.key_lines  # type: ignore[attr-defined]
+        key_lines = loader.key_lines
         loader.dispose()
     if data is None:
         data = {}
@@ -457,17 +359,15 @@ def parse_config(text: str, path: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        errors = []
+        located: list[tuple[int, str]] = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             key = ".".join(str(p) for p in loc) or "(top level)"
             line = _line_of(loc, data, key_lines)
             where = f"{path}:{line}" if line else path
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (not allowed here)"
-            errors.append(f"{where}: {key}: {message}")
-        raise ConfigError(path, errors) from None
+            located.append((line or 0, f"{where}: {key}: {explain(Config, err, loc)}"))
+        # In file order, as an editor shows them (a stable sort keeps pydantic's order within a line).
+        raise ConfigError(path, [text for _, text in sorted(located, key=lambda item: item[0])]) from None
 
 
 def load_config(path: str | Path) -> Config:

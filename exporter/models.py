@@ -10,16 +10,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.catalog.faults import FaultId, Severity
 
-class Severity(enum.StrEnum):
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """Higher is worse; used to pick a target's worst severity."""
-        return {"info": 1, "warning": 2, "critical": 3}[self.value]
+__all__ = ["CheckOutcome", "CheckResult", "CheckStatus", "ErrorKind", "FaultId", "Finding", "Severity"]
 
 
 class CheckStatus(enum.StrEnum):
@@ -34,6 +27,8 @@ class ErrorKind(enum.StrEnum):
     DEPENDENCY = "dependency"  # an earlier step (e.g. resolution) gave nothing to check
     UNSUPPORTED = "unsupported"  # this machine cannot run the probe (e.g. no TLS 1.0)
     PROTOCOL = "protocol"  # the peer answered with something unusable (forged OCSP response...)
+    INCOMPLETE = "incomplete"  # a size cap, a nesting cap or a redirect loop kept the check from reading all it must
+    CLIENT_CERT = "client_cert"  # the server demands a client certificate and the target configures none
     INTERNAL = "internal"
 
 
@@ -41,7 +36,7 @@ class ErrorKind(enum.StrEnum):
 class Finding:
     """One occurrence of a catalog fault on a target (optionally on one address)."""
 
-    fault: str  # a FaultId value from exporter.catalog.faults
+    fault: FaultId
     detail: str
     address: str | None = None
     # Extra structured data for the JSON view (URLs, name servers...). Never metric labels.

@@ -8,7 +8,6 @@ from typing import Any
 from exporter.catalog.faults import get_fault
 from exporter.models import CheckResult, CheckStatus, Finding, Severity
 
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def fault_entry(finding: Finding) -> dict[str, Any]:
@@ -45,7 +44,7 @@ def build_report(
 ) -> dict[str, Any]:
     """One target's report: faults sorted worst first, then every check's status."""
     faults = [fault_entry(f) for r in results.values() for f in r.outcome.findings]
-    faults.sort(key=lambda f: (SEVERITY_ORDER[f["severity"]], f["id"], f["address"] or ""))
+    faults.sort(key=lambda f: (-Severity(f["severity"]).rank, f["id"], f["address"] or ""))
     return {
         "target": target,
         "port": port,
@@ -53,16 +52,6 @@ def build_report(
         "faults": faults,
         "checks": {name: check_entry(r) for name, r in results.items()},
     }
-
-
-def addresses_of(results: Mapping[str, CheckResult]) -> list[str]:
-    """The addresses the dns check resolved, for the report header."""
-    from exporter.checks.dns import DnsResult  # late: checks import report helpers' siblings
-
-    dns = results.get("dns")
-    if dns is not None and isinstance(dns.outcome.result, DnsResult):
-        return list(dns.outcome.result.ipv4 + dns.outcome.result.ipv6)
-    return []
 
 
 def worst_severity(report: Mapping[str, Any]) -> Severity | None:

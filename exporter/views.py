@@ -1,64 +1,128 @@
-"""JSON views of the store for the status page, /api and /probe (plain dicts, JSON-ready)."""
+"""One typed view of a target, built from its latest results and each check's declared facts.
+
+The status page, `/api/targets`, `sslfault check` and reports all render this one model;
+`as_json()` is its plain, JSON-ready form.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from exporter.checks.tls import TlsResult
-from exporter.models import CheckStatus
-from exporter.report import addresses_of, build_report, worst_severity
-from exporter.daemon.scheduler import Scheduler
+from exporter.catalog.faults import Severity
+from exporter.checks import PLUGINS
+from exporter.checks.base import AddressFacts
 from exporter.engine.store import ResultsStore, TargetState
+from exporter.models import CheckResult, CheckStatus
+from exporter.report import build_report, worst_severity
+
+_SEVERITIES = frozenset(s.value for s in Severity)
+NextRun = Callable[[str], float | None]  # target name -> unix seconds of its next scheduled run
 
 
-def target_report(state: TargetState) -> dict[str, Any]:
-    return build_report(state.target.host, state.target.port, addresses_of(state.results), state.results)
+def days_until(timestamp: float | None, now: float | None = None) -> float | None:
+    """Days from now until `timestamp` (negative when past): the one days-to-expiry computation."""
+    return None if timestamp is None else round((timestamp - (now or time.time())) / 86400, 2)
 
 
-def days_to_expiry(state: TargetState, now: float | None = None) -> float | None:
-    """The soonest leaf expiry over the target's addresses, in days (negative when expired)."""
-    not_after = _earliest_not_after(state)
-    return None if not_after is None else round((not_after - (now or time.time())) / 86400, 2)
+@dataclass(frozen=True)
+class TargetView:
+    name: str
+    host: str
+    port: int
+    status: str  # worst severity, or "ok" / "pending"
+    report: Mapping[str, Any]  # the JSON report (faults worst first, every check's status)
+    resolved: tuple[str, ...]  # the addresses the name resolved to
+    addresses: tuple[AddressFacts, ...]  # per address, merged from every check's facts
+    not_after: float | None  # the soonest leaf notAfter over the addresses
+    chain_not_after: float | None  # the soonest notAfter on the built paths
+    expiry_warning_days: float
+    last_run: float | None
+    next_run: float | None
+    interval_seconds: float
+
+    @property
+    def days_to_expiry(self) -> float | None:
+        return days_until(self.not_after)
+
+    @property
+    def severity_rank(self) -> int:
+        """For sorting: worst first (critical 3 ... ok 0, pending -1)."""
+        if self.status in _SEVERITIES:
+            return Severity(self.status).rank
+        return 0 if self.status == "ok" else -1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "host": self.host, "port": self.port, "status": self.status,
+            "faults": self.report["faults"], "addresses": list(self.resolved), "checks": self.report["checks"],
+            "days_to_expiry": self.days_to_expiry, "not_after": self.not_after,
+            "chain_not_after": self.chain_not_after, "expiry_warning_days": self.expiry_warning_days,
+            "per_address": [dataclasses.asdict(a) for a in self.addresses],
+            "last_run": self.last_run, "next_run": self.next_run, "interval_seconds": self.interval_seconds,
+        }
 
 
-def target_summary(state: TargetState, scheduler: Scheduler | None) -> dict[str, Any]:
-    report = target_report(state)
+def _merge(resolved: tuple[str, ...], facts: list[AddressFacts]) -> tuple[AddressFacts, ...]:
+    merged: dict[str, AddressFacts] = {a: AddressFacts(a) for a in resolved}
+    for fact in facts:
+        current = merged.get(fact.address, AddressFacts(fact.address))
+        updates = {f.name: getattr(fact, f.name) for f in dataclasses.fields(fact)
+                   if f.name != "address" and getattr(fact, f.name) is not None}
+        merged[fact.address] = dataclasses.replace(current, **updates)
+    return tuple(merged.values())
+
+
+def resolved_addresses(results: Mapping[str, CheckResult]) -> tuple[str, ...]:
+    """The addresses the name resolved to, from whichever check's facts say so."""
+    for name, result in results.items():
+        plugin = PLUGINS.get(name)
+        if plugin is not None and result.status is CheckStatus.OK:
+            resolved = plugin.facts_of(result.outcome.result).resolved
+            if resolved is not None:
+                return resolved
+    return ()
+
+
+def target_view(state: TargetState, next_run: NextRun | None = None) -> TargetView:
+    target, results = state.target, state.results
+    resolved = resolved_addresses(results)
+    facts: list[AddressFacts] = []
+    for name, result in results.items():
+        plugin = PLUGINS.get(name)
+        if plugin is not None and result.status is CheckStatus.OK:
+            facts += plugin.facts_of(result.outcome.result).addresses
+    addresses = _merge(resolved, facts)
+    report = build_report(target.host, target.port, resolved, results)
     worst = worst_severity(report)
-    next_run = scheduler.next_run(state.target.name) if scheduler else None
-    return {
-        "name": state.target.name,
-        "host": state.target.host,
-        "port": state.target.port,
-        "status": str(worst) if worst else ("ok" if state.last_run else "pending"),
-        "faults": report["faults"],
-        "addresses": report["addresses"],
-        "checks": report["checks"],
-        "days_to_expiry": days_to_expiry(state),
-        "not_after": _earliest_not_after(state),
-        "last_run": state.last_run,
-        "next_run": next_run.timestamp() if next_run else None,
-        "interval_seconds": state.target.interval,
-    }
+    leaf_dates = [a.leaf_not_after for a in addresses if a.leaf_not_after is not None]
+    chain_dates = [a.chain_not_after for a in addresses if a.chain_not_after is not None]
+    return TargetView(
+        name=target.name, host=target.host, port=target.port,
+        status=str(worst) if worst else ("ok" if state.last_run else "pending"),
+        report=report, resolved=resolved, addresses=addresses,
+        not_after=min(leaf_dates, default=None), chain_not_after=min(chain_dates, default=None),
+        expiry_warning_days=target.expiry_warning_days, last_run=state.last_run,
+        next_run=next_run(target.name) if next_run else None, interval_seconds=target.interval,
+    )
 
 
-def _earliest_not_after(state: TargetState) -> float | None:
-    result = state.results.get("tls")
-    if result is None or result.status is not CheckStatus.OK or not isinstance(result.outcome.result, TlsResult):
-        return None
-    return min((a.leaf.not_after for a in result.outcome.result.addresses), default=None)
+def all_views(store: ResultsStore, next_run: NextRun | None = None) -> list[TargetView]:
+    return [target_view(s, next_run) for s in sorted(store.states(), key=lambda s: s.target.name)]
 
 
-def all_targets(store: ResultsStore, scheduler: Scheduler | None) -> list[dict[str, Any]]:
-    return [target_summary(s, scheduler) for s in sorted(store.states(), key=lambda s: s.target.name)]
-
-
-def target_detail(store: ResultsStore, scheduler: Scheduler | None, name: str) -> dict[str, Any] | None:
+def target_detail(store: ResultsStore, name: str, next_run: NextRun | None = None) -> dict[str, Any] | None:
+    """The full JSON of one target: its view, its report, each check's result data and its probe log."""
     state = store.get(name)
     if state is None:
         return None
-    detail = target_summary(state, scheduler)
-    detail["report"] = target_report(state)
+    detail = target_view(state, next_run).as_json()
+    detail["report"] = detail_report = build_report(state.target.host, state.target.port, detail["addresses"],
+                                                    state.results)
+    detail["faults"] = detail_report["faults"]
     detail["results"] = {
         n: {"status": str(r.status), "error_kind": str(r.error_kind) if r.error_kind else None, "error": r.error,
             "started_at": r.started_at, "duration_seconds": r.duration_seconds,
@@ -75,8 +139,6 @@ def target_detail(store: ResultsStore, scheduler: Scheduler | None, name: str) -
 
 def _plain(value: Any) -> Any:
     """Frozen dataclasses -> dicts, tuples -> lists, for JSON."""
-    import dataclasses
-
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):

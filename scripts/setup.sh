@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv and installs ssl-fault-exporter and its fault lab (lab/) into it (with test extras when given "test").
-# Re-running is cheap: it reinstalls only when pyproject.toml changed.
+# Creates .venv and installs ssl-fault-exporter and its fault lab (lab/) into it (with test extras when given "test"),
+# every package at the version constraints.txt pins (the image builds from the same file).
+# Re-running is cheap: it reinstalls only when pyproject.toml or constraints.txt changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,11 +10,13 @@ stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ lab/pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ lab/pyproject.toml -nt "$stamp" ] ||
+   [ constraints.txt -nt "$stamp" ]; then
   echo "installing ssl-fault-exporter${extras:+ with [$extras]} into .venv (log: .venv/install.log)" >&2
   # pip's build warnings are noise on success; the log is printed when something fails.
   if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
-         .venv/bin/python -m pip install --quiet -e ./lab -e ".[lab${extras:+,$extras}]"; } > .venv/install.log 2>&1; then
+         .venv/bin/python -m pip install --quiet -c constraints.txt -e ./lab -e ".[lab${extras:+,$extras}]"; } \
+       > .venv/install.log 2>&1; then
     cat .venv/install.log >&2
     exit 1
   fi

@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 scripts/install-system-deps.sh
+# The venv's bin/ first: the tests run the linters it installs (hadolint, yamllint, kubernetes-validate).
+export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest "$@"

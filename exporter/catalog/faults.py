@@ -4,26 +4,41 @@ Ids are public interface (metric labels, JSON keys, alert labels): add new ones,
 never rename. The source of truth for ids is the shared catalog (faults.md);
 ``tests/catalog/test_faults.py`` keeps the two in step.
 
-Regenerate the Markdown view with ``python -m exporter.catalog.faults > docs/faults.md``.
+Regenerate the Markdown view with ``python -m exporter.docs faults > docs/faults.md``.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from exporter.models import Severity
 
 __all__ = [
     "FaultId",
+    "Severity",
     "Fault",
     "FAULTS",
     "SECTIONS",
     "get_fault",
     "render_markdown",
 ]
+
+
+class Severity(enum.StrEnum):
+    """How bad a fault is; `rank` is the one severity order (higher is worse) every view sorts by."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self.value]
+
+
+_RANK: dict[str, int] = {"info": 1, "warning": 2, "critical": 3}
 
 
 class FaultId(enum.StrEnum):
@@ -65,6 +80,7 @@ class FaultId(enum.StrEnum):
     CERT_UNTRUSTED = "cert_untrusted"
     CERT_LIFETIME_EXCEEDS_POLICY = "cert_lifetime_exceeds_policy"
     CERT_WEAK_CRYPTO = "cert_weak_crypto"
+    CERT_CRYPTO_REJECTED = "cert_crypto_rejected"
     MIXED_CONTENT_BLOCKABLE = "mixed_content_blockable"
     MIXED_CONTENT_UPGRADABLE = "mixed_content_upgradable"
     # S8 IIS SNI binding
@@ -79,6 +95,12 @@ class FaultId(enum.StrEnum):
     TLS_LEGACY_PROTOCOL = "tls_legacy_protocol"
     HTTP_NOT_REDIRECTED = "http_not_redirected"
     HSTS_MISSING = "hsts_missing"
+    MIXED_CONTENT_FORM = "mixed_content_form"
+    HTTPS_REDIRECTS_TO_HTTP = "https_redirects_to_http"
+    TLS_MODERN_PROTOCOL_UNSUPPORTED = "tls_modern_protocol_unsupported"
+    TLS_INSECURE_CIPHER = "tls_insecure_cipher"
+    TLS_WEAK_CIPHER = "tls_weak_cipher"
+    TLS_CLIENT_CERT_REQUIRED = "tls_client_cert_required"
 
 
 @dataclass(frozen=True)
@@ -88,7 +110,6 @@ class Fault:
     id: FaultId
     severity: Severity
     section: str  # "S1".."S9", or "extra" for "Beyond the guide"
-    check: str  # name of the check that detects it
     title: str
     summary: str
     title_zh: str
@@ -140,7 +161,7 @@ _MIXED_ZH = (
 _ENTRIES: tuple[Fault, ...] = (
     # ---- S1 -------------------------------------------------------------
     Fault(
-        FaultId.DNS_VALIDATION_RECORD_MISSING, _C, "S1", "dns_validation",
+        FaultId.DNS_VALIDATION_RECORD_MISSING, _C, "S1",
         "Validation TXT record missing",
         "The domain-validation TXT record (default host `_dnsauth.<domain>`) is absent "
         "at the domain's authoritative name servers.",
@@ -155,7 +176,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "记录的名称服务器，或改用文件验证。",
     ),
     Fault(
-        FaultId.DNS_VALIDATION_RECORD_MISMATCH, _C, "S1", "dns_validation",
+        FaultId.DNS_VALIDATION_RECORD_MISMATCH, _C, "S1",
         "Validation TXT record has the wrong value",
         "TXT records exist at the validation name but none equals the value the CA expects.",
         "域名验证 TXT 记录值错误",
@@ -167,7 +188,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "主机记录中不要重复填写域名后缀。同时删除以前订单遗留的旧验证记录。",
     ),
     Fault(
-        FaultId.DNS_VALIDATION_NOT_PROPAGATED, _W, "S1", "dns_validation",
+        FaultId.DNS_VALIDATION_NOT_PROPAGATED, _W, "S1",
         "Validation TXT record not yet propagated",
         "The authoritative name servers serve the right TXT value but one or more configured "
         "recursive resolvers do not yet.",
@@ -182,7 +203,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "仍返回旧结果，请清除其缓存。",
     ),
     Fault(
-        FaultId.FILE_VALIDATION_REDIRECT, _C, "S1", "file_validation",
+        FaultId.FILE_VALIDATION_REDIRECT, _C, "S1",
         "Validation file is redirected",
         "The file-validation URL under `/.well-known/pki-validation/` answers with a 3xx "
         "redirect, which fails validation.",
@@ -196,7 +217,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "至少保持到证书签发完成。",
     ),
     Fault(
-        FaultId.FILE_VALIDATION_UNREACHABLE, _C, "S1", "file_validation",
+        FaultId.FILE_VALIDATION_UNREACHABLE, _C, "S1",
         "Validation file unreachable",
         "The file-validation URL cannot be fetched with status 200 (connection error, 4xx "
         "or 5xx).",
@@ -211,7 +232,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "然后从外部网络访问该 URL 进行确认。",
     ),
     Fault(
-        FaultId.FILE_VALIDATION_MISMATCH, _C, "S1", "file_validation",
+        FaultId.FILE_VALIDATION_MISMATCH, _C, "S1",
         "Validation file has the wrong content",
         "The validation URL answers 200 but its body (whitespace-trimmed) is not the "
         "expected token.",
@@ -224,7 +245,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "并确认没有 CDN 或缓存返回旧文件，也没有用统一的默认页面代替该文件。",
     ),
     Fault(
-        FaultId.CAA_FORBIDS_ISSUER, _C, "S1", "caa",
+        FaultId.CAA_FORBIDS_ISSUER, _C, "S1",
         "CAA records forbid the CA",
         "A relevant CAA record set exists and authorises none of the configured CA "
         "identifiers (`issue`, or `issuewild` for wildcard names).",
@@ -238,7 +259,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "`0 issue \"letsencrypt.org\"`（通配符证书使用 `issuewild`），同时保留仍在使用的其他 CA 的记录。",
     ),
     Fault(
-        FaultId.CAA_CRITICAL_UNKNOWN_TAG, _C, "S1", "caa",
+        FaultId.CAA_CRITICAL_UNKNOWN_TAG, _C, "S1",
         "CAA record with an unknown critical tag",
         "The relevant CAA record set holds a record with the critical flag and a tag the CA "
         "does not understand, so no CA may issue.",
@@ -252,7 +273,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "改为 0。在它被处理之前，任何 CA 都无法签发证书。",
     ),
     Fault(
-        FaultId.CAA_LOOKUP_FAILED, _W, "S1", "caa",
+        FaultId.CAA_LOOKUP_FAILED, _W, "S1",
         "CAA lookup failed",
         "The CAA lookup failed (SERVFAIL or timeout), and CAs refuse to issue on such errors.",
         "CAA 查询失败",
@@ -267,7 +288,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- S2 -------------------------------------------------------------
     Fault(
-        FaultId.DOMAIN_REVIEW_RISK, _I, "S2", "domain_review",
+        FaultId.DOMAIN_REVIEW_RISK, _I, "S2",
         "Domain may fail the CA's security review",
         "The name is an IP address or single-label host, or contains a word or TLD that DV "
         "anti-phishing review often rejects.",
@@ -281,7 +302,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- S3 -------------------------------------------------------------
     Fault(
-        FaultId.DNS_RESOLUTION_FAILED, _C, "S3", "dns",
+        FaultId.DNS_RESOLUTION_FAILED, _C, "S3",
         "Name does not resolve",
         "The name has no A/AAAA answer (NXDOMAIN, SERVFAIL, timeout or empty).",
         "域名无法解析",
@@ -293,7 +314,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "如果记录已存在，请用 `dig +trace <域名>` 排查委派错误、域名过期或名称服务器故障。",
     ),
     Fault(
-        FaultId.DNS_UNEXPECTED_ADDRESS, _C, "S3", "dns",
+        FaultId.DNS_UNEXPECTED_ADDRESS, _C, "S3",
         "Name resolves to an unexpected address",
         "The name resolves, but to an address outside the configured `expected_addresses`.",
         "域名解析到非预期地址",
@@ -305,7 +326,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "如果地址变更是预期的，请同步更新 `expected_addresses` 配置。",
     ),
     Fault(
-        FaultId.TCP_CONNECT_REFUSED, _C, "S3", "reachability",
+        FaultId.TCP_CONNECT_REFUSED, _C, "S3",
         "HTTPS port refuses connections",
         "The connection to the HTTPS port is refused (port closed, nothing listening).",
         "HTTPS 端口拒绝连接",
@@ -316,7 +337,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "或端口映射是否把 443 转发到了它。",
     ),
     Fault(
-        FaultId.TCP_CONNECT_TIMEOUT, _C, "S3", "reachability",
+        FaultId.TCP_CONNECT_TIMEOUT, _C, "S3",
         "HTTPS port times out",
         "The connection attempt to the HTTPS port times out (packets dropped by a firewall or "
         "security group).",
@@ -329,7 +350,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "TCP 443 端口，然后从外部网络重新测试。",
     ),
     Fault(
-        FaultId.TLS_HANDSHAKE_FAILED, _C, "S3", "reachability",
+        FaultId.TLS_HANDSHAKE_FAILED, _C, "S3",
         "TLS handshake fails",
         "TCP connects but the TLS handshake fails (no certificate bound, protocol or cipher "
         "mismatch, reset).",
@@ -342,7 +363,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "Web 服务器的错误日志通常会说明握手被中断的原因。",
     ),
     Fault(
-        FaultId.HTTPS_ERROR_STATUS, _W, "S3", "http",
+        FaultId.HTTPS_ERROR_STATUS, _W, "S3",
         "HTTPS answers with a server error",
         "HTTPS answers 5xx for the configured path.",
         "HTTPS 返回服务器错误",
@@ -354,7 +375,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- S4 -------------------------------------------------------------
     Fault(
-        FaultId.HTTPS_STATUS_MISMATCH, _C, "S4", "http",
+        FaultId.HTTPS_STATUS_MISMATCH, _C, "S4",
         "HTTPS serves another site than HTTP",
         "The same path succeeds over HTTP but answers 404 (or another 4xx) over HTTPS: the "
         "HTTPS binding serves another site or root.",
@@ -371,7 +392,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- S5 -------------------------------------------------------------
     Fault(
-        FaultId.CERT_FILE_INVALID_PEM, _C, "S5", "cert_files",
+        FaultId.CERT_FILE_INVALID_PEM, _C, "S5",
         "Certificate file is not valid PEM",
         "The file has no PEM block, broken markers or bad base64, is DER instead of PEM, or "
         "holds a key where a certificate is expected.",
@@ -386,7 +407,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "私钥单独存放在另一个文件中，并带有它自己的 BEGIN/END 行。",
     ),
     Fault(
-        FaultId.CERT_FILE_WHITESPACE, _W, "S5", "cert_files",
+        FaultId.CERT_FILE_WHITESPACE, _W, "S5",
         "Stray whitespace in certificate file",
         "Lines carry leading or trailing spaces, the base64 contains spaces or blank lines, or "
         "line endings are mixed.",
@@ -400,7 +421,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "工具复制证书内容。",
     ),
     Fault(
-        FaultId.CERT_FILE_CHAIN_INCOMPLETE, _W, "S5", "cert_files",
+        FaultId.CERT_FILE_CHAIN_INCOMPLETE, _W, "S5",
         "Certificate file chain incomplete",
         "The certificates in the file do not build a path to a trusted root.",
         "证书文件中的证书链不完整",
@@ -410,7 +431,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "在文件中服务器证书之后追加 CA 的中间证书；CA 为各类服务器提供的证书包中通常已包含这些中间证书。",
     ),
     Fault(
-        FaultId.CERT_FILE_WRONG_ORDER, _W, "S5", "cert_files",
+        FaultId.CERT_FILE_WRONG_ORDER, _W, "S5",
         "Certificate file out of order",
         "The certificates in the file are not leaf first, each followed by its issuer.",
         "证书文件中的证书顺序错误",
@@ -421,7 +442,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "签发者，依此类推；根证书可以省略。",
     ),
     Fault(
-        FaultId.CERT_FILE_KEY_MISMATCH, _C, "S5", "cert_files",
+        FaultId.CERT_FILE_KEY_MISMATCH, _C, "S5",
         "Private key does not match the certificate",
         "The given private key does not belong to the leaf certificate.",
         "私钥与证书不匹配",
@@ -434,7 +455,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- S7 -------------------------------------------------------------
     Fault(
-        FaultId.CERT_EXPIRED, _C, "S7", "tls",
+        FaultId.CERT_EXPIRED, _C, "S7",
         "Certificate expired",
         "The leaf certificate's notAfter date has passed.",
         "证书已过期",
@@ -446,7 +467,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "建议使用自动续期（例如 ACME），避免再次过期。",
     ),
     Fault(
-        FaultId.CERT_EXPIRING_SOON, _W, "S7", "tls",
+        FaultId.CERT_EXPIRING_SOON, _W, "S7",
         "Certificate expiring soon",
         "The leaf certificate expires within the configured threshold (default 21 days).",
         "证书即将过期",
@@ -458,7 +479,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "证书有效期正在缩短（2026-03-15 起签发的证书最长 200 天），请尽量自动化续期。",
     ),
     Fault(
-        FaultId.CHAIN_CERT_EXPIRED, _C, "S7", "chain",
+        FaultId.CHAIN_CERT_EXPIRED, _C, "S7",
         "Intermediate certificate expired",
         "An intermediate certificate the server sends has expired.",
         "中间证书已过期",
@@ -470,7 +491,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "证书包中获取），然后重新加载服务。",
     ),
     Fault(
-        FaultId.CERT_NOT_YET_VALID, _C, "S7", "tls",
+        FaultId.CERT_NOT_YET_VALID, _C, "S7",
         "Certificate not yet valid",
         "The leaf certificate's notBefore date is in the future.",
         "证书尚未生效",
@@ -482,7 +503,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "exporter 的主机和签发系统的时钟是否已同步（NTP），时钟偏差也会导致此问题。",
     ),
     Fault(
-        FaultId.CERT_HOSTNAME_MISMATCH, _C, "S7", "tls",
+        FaultId.CERT_HOSTNAME_MISMATCH, _C, "S7",
         "Certificate does not cover the host name",
         "The certificate presented with SNI does not cover the host name.",
         "证书与域名不匹配",
@@ -494,7 +515,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "重新签发。如果正确的证书已存在，请让服务器为该域名选用它（检查 server_name / SNI 绑定）。",
     ),
     Fault(
-        FaultId.CERT_UNTRUSTED, _C, "S7", "chain",
+        FaultId.CERT_UNTRUSTED, _C, "S7",
         "Certificate not trusted",
         "No path to a trusted root exists even after fetching intermediates (self-signed, "
         "private CA or unknown root).",
@@ -507,7 +528,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "改为把私有根证书安装到每个客户端的信任库中。",
     ),
     Fault(
-        FaultId.CERT_LIFETIME_EXCEEDS_POLICY, _W, "S7", "tls",
+        FaultId.CERT_LIFETIME_EXCEEDS_POLICY, _W, "S7",
         "Certificate lifetime exceeds policy",
         "The certificate's validity period exceeds the CA/Browser Forum maximum in force at "
         "its notBefore date.",
@@ -521,7 +542,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "2027-03-15 起为 100 天，2029-03-15 起为 47 天。有效期超限的证书可能被客户端拒绝，请实现自动续期。",
     ),
     Fault(
-        FaultId.CERT_WEAK_CRYPTO, _W, "S7", "tls",
+        FaultId.CERT_WEAK_CRYPTO, _W, "S7",
         "Weak certificate cryptography",
         "The certificate uses a SHA-1/MD5 signature, an RSA key under 2048 bits or an EC key "
         "under 256 bits.",
@@ -533,7 +554,20 @@ _ENTRIES: tuple[Fault, ...] = (
         "并在所有服务器上替换。",
     ),
     Fault(
-        FaultId.MIXED_CONTENT_BLOCKABLE, _C, "S7", "mixed_content",
+        FaultId.CERT_CRYPTO_REJECTED, _C, "S7",
+        "Certificate uses cryptography browsers refuse",
+        "The leaf or an intermediate is signed with MD5 or SHA-1, or has an RSA key under 1024 "
+        "bits: browsers refuse the certificate outright.",
+        "证书使用了浏览器拒绝的加密算法",
+        "服务器证书或中间证书使用 MD5 或 SHA-1 签名，或 RSA 密钥短于 1024 位：浏览器会直接拒绝该证书。",
+        "Reissue the certificate with SHA-256 (or stronger) and an RSA key of at least 2048 bits "
+        "or an ECDSA P-256 key. If the intermediate is the problem, install the CA's current "
+        "SHA-256 intermediate instead of the old one.",
+        "使用 SHA-256（或更强）签名算法，以及至少 2048 位的 RSA 密钥或 ECDSA P-256 密钥重新签发证书。"
+        "如果问题出在中间证书，请改为安装 CA 当前的 SHA-256 中间证书。",
+    ),
+    Fault(
+        FaultId.MIXED_CONTENT_BLOCKABLE, _C, "S7",
         "Blockable mixed content",
         "The HTTPS page loads scripts, stylesheets, frames, objects, fonts or fetch targets "
         "over `http://`, which browsers block.",
@@ -544,7 +578,7 @@ _ENTRIES: tuple[Fault, ...] = (
         _MIXED_ZH,
     ),
     Fault(
-        FaultId.MIXED_CONTENT_UPGRADABLE, _W, "S7", "mixed_content",
+        FaultId.MIXED_CONTENT_UPGRADABLE, _W, "S7",
         "Upgradable mixed content",
         "The HTTPS page loads images, audio or video over `http://`, so browsers warn, "
         "upgrade the request or show \"not secure\".",
@@ -556,7 +590,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- S8 -------------------------------------------------------------
     Fault(
-        FaultId.SNI_DEFAULT_CERT_MISMATCH, _I, "S8", "tls",
+        FaultId.SNI_DEFAULT_CERT_MISMATCH, _I, "S8",
         "Default (no-SNI) certificate does not cover the host name",
         "Without SNI the server presents a certificate that does not cover the host name.",
         "默认（无 SNI）证书不包含该域名",
@@ -573,7 +607,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- S9 -------------------------------------------------------------
     Fault(
-        FaultId.CHAIN_INCOMPLETE, _C, "S9", "chain",
+        FaultId.CHAIN_INCOMPLETE, _C, "S9",
         "Intermediate certificate missing",
         "The served certificates do not reach a trusted root, but a path exists once the "
         "missing issuer is fetched from the AIA caIssuers URL.",
@@ -589,7 +623,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "nginx 上请将其追加到证书文件中。",
     ),
     Fault(
-        FaultId.CHAIN_WRONG_ORDER, _W, "S9", "chain",
+        FaultId.CHAIN_WRONG_ORDER, _W, "S9",
         "Chain served out of order",
         "The server sends its certificate chain out of order.",
         "证书链顺序错误",
@@ -599,7 +633,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "调整服务器所用证书链文件的顺序：服务器证书在最前，其后依次是各级签发者证书，然后重新加载服务。",
     ),
     Fault(
-        FaultId.CHAIN_CONTAINS_ROOT, _I, "S9", "chain",
+        FaultId.CHAIN_CONTAINS_ROOT, _I, "S9",
         "Chain includes the root certificate",
         "The server also sends the self-signed root certificate.",
         "证书链中包含根证书",
@@ -609,7 +643,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "可以从证书链文件中删除根证书：客户端使用自己信任库中的根证书，发送它只会增加每次握手的数据量。",
     ),
     Fault(
-        FaultId.CHAIN_EXTRA_CERTS, _I, "S9", "chain",
+        FaultId.CHAIN_EXTRA_CERTS, _I, "S9",
         "Chain contains unrelated certificates",
         "The server sends certificates that are not on the path from the leaf to the root.",
         "证书链中包含无关证书",
@@ -621,7 +655,7 @@ _ENTRIES: tuple[Fault, ...] = (
     ),
     # ---- Beyond the guide ------------------------------------------------
     Fault(
-        FaultId.CERT_REVOKED, _C, "extra", "revocation",
+        FaultId.CERT_REVOKED, _C, "extra",
         "Certificate revoked",
         "The leaf certificate's OCSP responder reports it as revoked.",
         "证书已被吊销",
@@ -633,7 +667,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "在此之前不要继续使用与其相关的任何密钥材料。",
     ),
     Fault(
-        FaultId.TLS_LEGACY_PROTOCOL, _W, "extra", "legacy_tls",
+        FaultId.TLS_LEGACY_PROTOCOL, _W, "extra",
         "Legacy TLS versions accepted",
         "The server still accepts TLS 1.0 or TLS 1.1.",
         "仍接受旧版 TLS 协议",
@@ -645,7 +679,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "配置 `SSLProtocol -all +TLSv1.2 +TLSv1.3`，IIS 通过 SCHANNEL 协议注册表项关闭（修改后需重启）。",
     ),
     Fault(
-        FaultId.HTTP_NOT_REDIRECTED, _I, "extra", "http",
+        FaultId.HTTP_NOT_REDIRECTED, _I, "extra",
         "HTTP not redirected to HTTPS",
         "Plain HTTP on port 80 serves content instead of redirecting to HTTPS.",
         "HTTP 未重定向到 HTTPS",
@@ -656,7 +690,7 @@ _ENTRIES: tuple[Fault, ...] = (
         "/.well-known/pki-validation/ 路径不要重定向。",
     ),
     Fault(
-        FaultId.HSTS_MISSING, _I, "extra", "http",
+        FaultId.HSTS_MISSING, _I, "extra",
         "HSTS header missing",
         "The HTTPS response carries no Strict-Transport-Security header.",
         "缺少 HSTS 响应头",
@@ -666,6 +700,77 @@ _ENTRIES: tuple[Fault, ...] = (
         "includeSubDomains only when every subdomain works over HTTPS.",
         "在 HTTPS 响应中添加 `Strict-Transport-Security` 头，先设置较短的 max-age（如 300），HTTPS "
         "稳定后再提高到一年（31536000）；只有在所有子域名都支持 HTTPS 时才加上 includeSubDomains。",
+    ),
+    Fault(
+        FaultId.MIXED_CONTENT_FORM, _W, "extra",
+        "Form submits to plain HTTP",
+        "An HTTPS page holds a form whose action is an http: URL: Chromium warns before submitting "
+        "and drops the padlock.",
+        "表单提交到明文 HTTP",
+        "HTTPS 页面中有表单的 action 指向 http: 地址：Chromium 会在提交前发出警告，并去掉地址栏的锁形图标。",
+        "Change the form's action to an https:// (or relative) URL; if the receiving endpoint has no "
+        "HTTPS, serve it over HTTPS first.",
+        "把表单的 action 改为 https:// 地址（或相对路径）；如果接收端不支持 HTTPS，请先为其启用 HTTPS。",
+    ),
+    Fault(
+        FaultId.HTTPS_REDIRECTS_TO_HTTP, _C, "extra",
+        "HTTPS redirects to plain HTTP",
+        "The HTTPS URL redirects to a plain http: URL, taking visitors off HTTPS.",
+        "HTTPS 重定向到明文 HTTP",
+        "HTTPS 地址被重定向到明文 http: 地址，访问者因此离开了 HTTPS。",
+        "Fix the redirect rule (web server, load balancer or application base URL) so HTTPS "
+        "requests stay on https://; behind a TLS-terminating proxy, make the application honour "
+        "X-Forwarded-Proto.",
+        "修改重定向规则（Web 服务器、负载均衡或应用配置的站点地址），让 HTTPS 请求始终停留在 https://；"
+        "如果 TLS 在代理上终止，请让应用识别 X-Forwarded-Proto 头。",
+    ),
+    Fault(
+        FaultId.TLS_MODERN_PROTOCOL_UNSUPPORTED, _C, "extra",
+        "Neither TLS 1.2 nor TLS 1.3 is accepted",
+        "The server accepts neither TLS 1.2 nor TLS 1.3: current browsers refuse to connect.",
+        "不支持 TLS 1.2 和 TLS 1.3",
+        "服务器既不接受 TLS 1.2 也不接受 TLS 1.3：当前的浏览器无法与其建立连接。",
+        "Enable TLS 1.2 and TLS 1.3 in the web server or load balancer (e.g. nginx "
+        "`ssl_protocols TLSv1.2 TLSv1.3;`, an IIS/Windows update with TLS 1.2 enabled), then "
+        "disable TLS 1.0 and 1.1.",
+        "在 Web 服务器或负载均衡上启用 TLS 1.2 和 TLS 1.3（例如 nginx `ssl_protocols TLSv1.2 TLSv1.3;`，"
+        "或为 IIS/Windows 安装更新并启用 TLS 1.2），然后关闭 TLS 1.0 和 1.1。",
+    ),
+    Fault(
+        FaultId.TLS_INSECURE_CIPHER, _C, "extra",
+        "Insecure cipher suites accepted",
+        "The server accepts NULL, anonymous or export cipher suites, or a DH group under 1024 bits.",
+        "接受不安全的加密套件",
+        "服务器接受 NULL、匿名或出口级加密套件，或使用短于 1024 位的 DH 参数。",
+        "Remove the named suites from the server's cipher list (nginx: `ssl_ciphers` with "
+        "`!aNULL:!eNULL:!EXPORT`), and use ECDHE or DH parameters of at least 2048 bits.",
+        "从服务器的加密套件列表中删除报告中列出的套件（nginx 可在 `ssl_ciphers` 中加入 "
+        "`!aNULL:!eNULL:!EXPORT`），并使用 ECDHE 或至少 2048 位的 DH 参数。",
+    ),
+    Fault(
+        FaultId.TLS_WEAK_CIPHER, _W, "extra",
+        "Weak cipher configuration",
+        "The server accepts a DH group under 2048 bits, offers no forward secrecy (static RSA key "
+        "exchange only) or no AEAD suite at all.",
+        "加密套件配置较弱",
+        "服务器接受短于 2048 位的 DH 参数、不提供前向保密（只有 RSA 密钥交换），或完全没有 AEAD 套件。",
+        "Prefer ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 suites (e.g. Mozilla's "
+        "\"intermediate\" configuration), and generate DH parameters of 2048 bits or more if DHE stays.",
+        "优先使用 ECDHE 密钥交换和 AES-GCM 或 ChaCha20-Poly1305 套件（例如 Mozilla 的 “intermediate” 配置）；"
+        "如果仍保留 DHE，请生成至少 2048 位的 DH 参数。",
+    ),
+    Fault(
+        FaultId.TLS_CLIENT_CERT_REQUIRED, _I, "extra",
+        "Server demands a client certificate",
+        "The server demands a client certificate; without one configured for the target, the "
+        "HTTP-layer checks cannot judge.",
+        "服务器要求客户端证书",
+        "服务器要求提供客户端证书；如果没有为该目标配置客户端证书，HTTP 层的检查无法作出判断。",
+        "If mutual TLS is intended, configure a client certificate and key for this target "
+        "(`client_cert` / `client_key`) so its pages can be checked; if not, turn off client "
+        "certificate verification on the server (nginx `ssl_verify_client off;`).",
+        "如果有意使用双向 TLS，请为该目标配置客户端证书和私钥（`client_cert` / `client_key`），以便检查其页面；"
+        "如果并非有意，请在服务器上关闭客户端证书校验（nginx `ssl_verify_client off;`）。",
     ),
 )
 # fmt: on
@@ -691,13 +796,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown() -> str:
+def render_markdown(checks_of: Callable[[FaultId], str]) -> str:
     """Render the catalog as Markdown: a table per section (titles in en and zh), then remedies.
+
+    `checks_of` names the check(s) that detect a fault (the check registry knows; the catalog does not).
 
     Each remedy entry opens with the Chinese summary (the English one is in the table).
     """
     out: list[str] = [
-        "<!-- Generated by `python -m exporter.catalog.faults > docs/faults.md`; do not edit by hand. -->",
+        "<!-- Generated by `python -m exporter.docs faults > docs/faults.md`; do not edit by hand. -->",
         "",
         "# Fault catalog",
         "",
@@ -717,7 +824,7 @@ def render_markdown() -> str:
             "|---|---|---|---|---|---|",
         ]
         out += [
-            f"| `{f.id}` | {f.severity} | `{f.check}` | {_cell(f.title)} | {_cell(f.title_zh)} "
+            f"| `{f.id}` | {f.severity} | {checks_of(f.id)} | {_cell(f.title)} | {_cell(f.title_zh)} "
             f"| {_cell(f.summary)} |"
             for f in faults
         ]
@@ -736,6 +843,3 @@ def render_markdown() -> str:
             ]
     return "\n".join(out) + "\n"
 
-
-if __name__ == "__main__":
-    print(render_markdown(), end="")

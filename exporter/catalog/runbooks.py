@@ -4,7 +4,7 @@ The meaning and the fix come from the catalog (`exporter.catalog.faults`); this 
 Chinese meaning and the commands to confirm each fault by hand. Alerts link to the
 entries by anchor (`docs/runbooks.md#<fault id>`, plus the exporter-health anchors below).
 
-Regenerate with ``python -m exporter.catalog.runbooks > docs/runbooks.md``; a test keeps it in step.
+Regenerate with ``python -m exporter.docs runbooks > docs/runbooks.md``; a test keeps it in step.
 """
 
 from __future__ import annotations
@@ -252,6 +252,12 @@ RUNBOOKS: Mapping[FaultId, Runbook] = MappingProxyType({
         "`sha1WithRSAEncryption`/`md5WithRSAEncryption`, `Public-Key: (1024 bit)` or an EC key under 256 bits.",
         "出现 `sha1WithRSAEncryption`/`md5WithRSAEncryption`、`Public-Key: (1024 bit)`，或 EC 密钥小于 256 位。",
     ),
+    _F.CERT_CRYPTO_REJECTED: Runbook(
+        "服务器证书或中间证书使用 MD5/SHA-1 签名，或 RSA 密钥短于 1024 位。",
+        f"{_s_client('-showcerts')} | openssl x509 -noout -text | grep -E 'Signature Algorithm|Public-Key'",
+        "`sha1WithRSAEncryption`/`md5WithRSAEncryption`, or `Public-Key: (512 bit)` on a certificate of the chain.",
+        "链中某张证书显示 `sha1WithRSAEncryption`/`md5WithRSAEncryption`，或 `Public-Key: (512 bit)`。",
+    ),
     _F.MIXED_CONTENT_BLOCKABLE: Runbook(
         "HTTPS 页面通过 `http://` 加载脚本、样式表、框架、对象、字体或 fetch 目标，浏览器会直接拦截。",
         "curl -sS https://HOST/ | grep -oiE '<(script|link|iframe|frame|object|embed)[^>]*http://[^>]*>'",
@@ -311,6 +317,30 @@ RUNBOOKS: Mapping[FaultId, Runbook] = MappingProxyType({
         "A completed handshake (`Protocol  : TLSv1.1` or `TLSv1`) instead of a handshake failure.",
         "握手成功（`Protocol  : TLSv1.1` 或 `TLSv1`），而不是握手失败。",
     ),
+    _F.TLS_MODERN_PROTOCOL_UNSUPPORTED: Runbook(
+        "服务器既不接受 TLS 1.2 也不接受 TLS 1.3。",
+        f"{_s_client('-tls1_2', quiet=False)}\n{_s_client('-tls1_3', quiet=False)}",
+        "Both handshakes fail (`no protocols available`, `alert protocol version` or no `Protocol` line).",
+        "两次握手都失败（`no protocols available`、`alert protocol version`，或没有 `Protocol` 行）。",
+    ),
+    _F.TLS_INSECURE_CIPHER: Runbook(
+        "服务器接受 NULL、匿名或出口级加密套件，或短于 1024 位的 DH 参数。",
+        f"{_s_client('-tls1_2 -cipher aNULL:eNULL:EXPORT:@SECLEVEL=0', quiet=False)}",
+        "A completed handshake with `Cipher is` naming a NULL, anon (ADH/AECDH) or EXP suite.",
+        "握手成功，`Cipher is` 后面是 NULL、匿名（ADH/AECDH）或 EXP 套件。",
+    ),
+    _F.TLS_WEAK_CIPHER: Runbook(
+        "服务器的 DH 参数短于 2048 位、不提供前向保密，或没有 AEAD 套件。",
+        f"{_s_client('-tls1_2 -cipher kRSA:DHE:@SECLEVEL=0', quiet=False)}",
+        "A completed handshake with a static-RSA (`AES256-SHA`) or DHE suite; `Server Temp Key: DH, 1024 bits`.",
+        "握手成功，协商到静态 RSA（如 `AES256-SHA`）或 DHE 套件；`Server Temp Key: DH, 1024 bits`。",
+    ),
+    _F.TLS_CLIENT_CERT_REQUIRED: Runbook(
+        "服务器在握手时要求客户端证书。",
+        f"{_s_client('', quiet=False)} | grep -A3 'Acceptable client certificate CA names'",
+        "A list of acceptable CA names, and the handshake or the first request fails without a client certificate.",
+        "列出可接受的 CA 名称；不提供客户端证书时握手或第一个请求失败。",
+    ),
     _F.HTTP_NOT_REDIRECTED: Runbook(
         "80 端口上的普通 HTTP 直接返回内容，而没有重定向到 HTTPS。",
         "curl -sSI http://HOST/ | grep -iE '^HTTP|^location'",
@@ -323,6 +353,18 @@ RUNBOOKS: Mapping[FaultId, Runbook] = MappingProxyType({
         "No output: the header is absent.",
         "没有输出：响应中没有该头。",
     ),
+    _F.MIXED_CONTENT_FORM: Runbook(
+        "HTTPS 页面中的表单提交到 http: 地址。",
+        "curl -s https://HOST/PATH | grep -ioE '<form[^>]*action=\"http:[^\"]*'",
+        "A `<form ... action=\"http://...` line: the form posts in clear text.",
+        "输出 `<form ... action=\"http://...` 行：表单以明文提交。",
+    ),
+    _F.HTTPS_REDIRECTS_TO_HTTP: Runbook(
+        "HTTPS 地址重定向到了明文 http: 地址。",
+        "curl -sSI https://HOST/PATH | grep -iE '^HTTP|^location'",
+        "A 3xx status line with `Location: http://...`.",
+        "返回 3xx 状态，并带有 `Location: http://...` 响应头。",
+    ),
 })
 
 HEALTH: tuple[HealthRunbook, ...] = (
@@ -330,7 +372,7 @@ HEALTH: tuple[HealthRunbook, ...] = (
         "exporter-down", "SSLFaultExporterDown", "Exporter down",
         "Prometheus cannot scrape ssl-fault-exporter: no certificate fault can alert until it is back.",
         "Prometheus 无法抓取 ssl-fault-exporter：在它恢复之前，任何证书故障都不会告警。",
-        "curl -sS http://EXPORTER:9793/-/healthy\nsystemctl status sslfault; journalctl -u sslfault -n 50\n"
+        "curl -sS http://EXPORTER:17753/-/healthy\nsystemctl status sslfault; journalctl -u sslfault -n 50\n"
         "kubectl -n monitoring get pods -l app.kubernetes.io/name=ssl-fault-exporter",
         "A connection error, a stopped unit or a crash-looping pod; the log says why.",
         "连接失败、服务已停止或 Pod 反复重启；日志会说明原因。",
@@ -346,7 +388,7 @@ HEALTH: tuple[HealthRunbook, ...] = (
         "某项检查已连续 30 分钟出错（超时、网络或内部错误），而该目标的域名可以解析、端口也能连通："
         "这意味着其故障状态未知，而不是没有故障。",
         "sslfault diagnose HOST --json | jq '.checks'\n"
-        "# or open http://EXPORTER:9793/ and read the 'Could not judge' column",
+        "# or open http://EXPORTER:17753/ and read the 'Could not judge' column",
         "The check's status is `error` with an error kind (`timeout`, `network`, `internal`...).",
         "该检查的状态为 `error`，并附有错误类型（`timeout`、`network`、`internal` 等）。",
         "For timeouts raise the target's `timeout` or fix the slow dependency (name servers, AIA or OCSP "
@@ -356,23 +398,23 @@ HEALTH: tuple[HealthRunbook, ...] = (
     ),
     HealthRunbook(
         "results-stale", "SSLFaultExporterResultsStale", "Results are stale",
-        "A check has not run for longer than `sslfault:results_stale_after_seconds` (default 30 minutes), so "
-        "alerts about that target reflect old data.",
-        "某项检查已超过 `sslfault:results_stale_after_seconds`（默认 30 分钟）没有运行，因此该目标的告警基于过时的数据。",
-        "curl -sS http://EXPORTER:9793/metrics | grep sslfault_check_last_run_timestamp_seconds\n"
+        "A check has not run for longer than `exporter.stale_after` in deploy/alerting.yaml (default 30 minutes), "
+        "so alerts about that target reflect old data.",
+        "某项检查已超过 deploy/alerting.yaml 中的 `exporter.stale_after`（默认 30 分钟）没有运行，因此该目标的告警基于过时的数据。",
+        "curl -sS http://EXPORTER:17753/metrics | grep sslfault_check_last_run_timestamp_seconds\n"
         "journalctl -u sslfault -n 100",
         "Timestamps far behind the current time; log lines about skipped runs or an overloaded scheduler.",
         "时间戳远落后于当前时间；日志中有跳过运行或调度器过载的记录。",
         "Restart the exporter if the scheduler is stuck; raise `limits.max_concurrent_probes` if many targets "
-        "wait for a slot; raise the threshold if your intervals are longer than 10 minutes.",
+        "wait for a slot; raise `exporter.stale_after` if your intervals are longer than 10 minutes.",
         "如果调度器卡住，请重启 exporter；如果大量目标在排队等待，请调大 `limits.max_concurrent_probes`；"
-        "如果你的探测间隔超过 10 分钟，请调高该阈值。",
+        "如果你的探测间隔超过 10 分钟，请调高 `exporter.stale_after`。",
     ),
     HealthRunbook(
         "config-reload-failed", "SSLFaultExporterConfigReloadFailed", "Configuration reload failed",
         "The last reload (SIGHUP or POST /-/reload) failed; the exporter keeps running the previous configuration.",
         "最近一次重新加载配置（SIGHUP 或 POST /-/reload）失败；exporter 仍在使用之前的配置运行。",
-        "sslfault check-config /etc/sslfault/config.yaml\ncurl -sS -X POST http://EXPORTER:9793/-/reload",
+        "sslfault check-config /etc/sslfault/config.yaml\ncurl -sS -X POST http://EXPORTER:17753/-/reload",
         "check-config lists every error with its line and key path.",
         "check-config 会列出每个错误及其所在行和键路径。",
         "Fix each listed error and reload again; the alert resolves on the next successful reload.",
@@ -403,7 +445,7 @@ def _entry(anchor: str, heading: str, meaning: tuple[str, str], confirm: str, lo
 
 def render_markdown() -> str:
     out = [
-        "<!-- Generated by `python -m exporter.catalog.runbooks > docs/runbooks.md`; do not edit by hand. -->",
+        "<!-- Generated by `python -m exporter.docs runbooks > docs/runbooks.md`; do not edit by hand. -->",
         "",
         "# Runbooks / 故障处理手册",
         "",
@@ -435,5 +477,5 @@ def render_markdown() -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # also: python -m exporter.docs runbooks
     print(render_markdown(), end="")

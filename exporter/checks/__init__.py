@@ -1,18 +1,20 @@
-"""The checks, by name. Each module has `async def run(target, ctx) -> CheckOutcome`.
+"""The check registry: every check's plugin, registered once, in report order.
 
-A check returns faults for what the target does wrong and raises only when it
-cannot reach a verdict; the runner maps exceptions to error kinds. A check whose
-`applies(target)` is false (e.g. file validation with no token configured) is
-not run at all, so it never shows up as "ok".
+Config validation (per-check settings, `checks:` names), `diagnose` flags, the collector,
+the views and the state file all read this table; adding a check is a module with a
+`PLUGIN` plus one line here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
+from exporter.catalog.faults import FaultId
 from exporter.checks import (
     caa,
+    cert_files,
     chain,
     dns,
     dns_validation,
@@ -25,39 +27,50 @@ from exporter.checks import (
     revocation,
     tls,
 )
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome
-
-CheckFn = Callable[[Target, ProbeContext], Awaitable[CheckOutcome]]
-
-
-def _always(target: Target) -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Check:
-    run: CheckFn
-    applies: Callable[[Target], bool] = _always
-
+from exporter.checks.base import CheckPlugin, MetricSpec
 
 # Order matters only for reports: cheapest and most fundamental first.
-CHECKS: dict[str, Check] = {
-    "dns": Check(dns.run),
-    "reachability": Check(reachability.run),
-    "tls": Check(tls.run),
-    "chain": Check(chain.run),
-    # Issuance checks (guide S1, S2): only where the target configures what they need.
-    # Always. Without configured CA identifiers it reports only what blocks every CA for certain
-    # (a critical unknown tag); "may our CA issue" and lookup failures need the identifiers.
-    "caa": Check(caa.run),
-    "dns_validation": Check(dns_validation.run, applies=lambda t: t.dns_validation is not None),
-    "file_validation": Check(file_validation.run, applies=lambda t: t.file_validation is not None),
-    "domain_review": Check(domain_review.run),
-    # Web layer (guide S3, S4, S7 and beyond): what visitors' browsers get.
-    "http": Check(http.run),
-    "mixed_content": Check(mixed_content.run),
-    "revocation": Check(revocation.run),
-    "legacy_tls": Check(legacy_tls.run),
-}
+_PLUGINS: tuple[CheckPlugin[Any, Any], ...] = (
+    dns.PLUGIN, reachability.PLUGIN, tls.PLUGIN, chain.PLUGIN,
+    # Issuance (guide S1, S2)
+    caa.PLUGIN, dns_validation.PLUGIN, file_validation.PLUGIN, domain_review.PLUGIN,
+    # Web layer (guide S3, S4, S7 and beyond)
+    http.PLUGIN, mixed_content.PLUGIN, revocation.PLUGIN, legacy_tls.PLUGIN,
+    # Watched certificate files (guide S5): targets of their own, made by the daemon's file watcher
+    cert_files.PLUGIN,
+)
+
+PLUGINS: Mapping[str, CheckPlugin[Any, Any]] = MappingProxyType({p.name: p for p in _PLUGINS})
+# The checks a network target may choose with `checks:` (all of them by default).
+CHECKS: Mapping[str, CheckPlugin[Any, Any]] = MappingProxyType(
+    {p.name: p for p in _PLUGINS if p.kind == "network"})
+
+
+def check_of(fault: FaultId | str) -> str:
+    """The first check (in report order) that emits a fault id; certificate files share the served
+    certificate's ids (expired, expiring...) with the tls and chain checks."""
+    for plugin in _PLUGINS:
+        if fault in plugin.faults:
+            return plugin.name
+    raise KeyError(f"no check emits {fault!r}")
+
+
+def metric_specs() -> tuple[MetricSpec, ...]:
+    """Every metric family the checks feed, once each (two checks may feed the same family)."""
+    specs: dict[str, MetricSpec] = {}
+    for plugin in _PLUGINS:
+        for spec in plugin.metrics:
+            if specs.setdefault(spec.name, spec) != spec:
+                raise RuntimeError(f"{plugin.name} declares {spec.name} differently from another check")
+    return tuple(specs.values())
+
+
+def _validate() -> None:
+    declared = {fault for plugin in _PLUGINS for fault in plugin.faults}
+    missing = set(FaultId) - declared
+    if missing:
+        raise RuntimeError(f"no check declares {sorted(missing)}")
+    metric_specs()
+
+
+_validate()

@@ -143,9 +143,8 @@ def _link_refs(attrs: dict[str, str | None]) -> list[Reference]:
     if "manifest" in rel:
         return [Reference(href, "link rel=manifest", "manifest")]
     if rel & {"icon", "apple-touch-icon"}:
-        # specs.md classes icons with images (upgradable); Chromium 156 blocks them instead. The spec wins:
-        # a favicon never breaks the page, and the Chromium test names this as a known difference.
-        return [Reference(href, "link rel=icon", "image")]
+        # Blockable, as Chromium treats favicons: they are not in the auto-upgraded set.
+        return [Reference(href, "link rel=icon", "icon")]
     return []
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import dns.asyncresolver
 import dns.exception
@@ -18,9 +18,18 @@ import dns.name
 import dns.resolver
 
 from exporter.checks._caa import CaaRecord, Level, Selection, Verdict, climb_names, evaluate, select_relevant
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, Flag, MetricSpec, Sample, Settings
+from exporter.models import CheckOutcome, FaultId, Finding
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
+
+
+class CaaSettings(Settings):
+    # CAA identifiers of the CAs that issue for this target (e.g. letsencrypt.org). Without them only what
+    # blocks every CA (a critical unknown tag) is reported.
+    ca_identifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,8 +71,8 @@ class _Lookups:
             task.cancel()
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
-    ca_ids = target.ca_identifiers
+async def run(target: Target, settings: CaaSettings, ctx: ProbeContext) -> CheckOutcome:
+    ca_ids = settings.ca_identifiers
     names = [n for n in dict.fromkeys(target.issuance_names) if not _is_ip(n)]  # CAA does not apply to IPs
     lookups = _Lookups(ctx.resources.resolver)
     try:
@@ -179,13 +188,13 @@ def _findings(r: CaaNameResult, verdict: Verdict | None, ca_ids: tuple[str, ...]
     if r.error is not None:
         detail = (f"{r.name}: the CAA lookup at {r.failed_at} failed ({r.error}); CAs refuse to issue "
                   "when a lookup at or below the relevant record set fails")
-        return [Finding("caa_lookup_failed", detail, data=_data(r, ca_ids, failed_at=r.failed_at, error=r.error))]
+        return [Finding(FaultId.CAA_LOOKUP_FAILED, detail, data=_data(r, ca_ids, failed_at=r.failed_at, error=r.error))]
     if verdict is None:
         return []
     if verdict.critical:
         shown = "; ".join(_critical_text(c) for c in verdict.critical)
         detail = f"{r.name}: CAA at {_where(r)} has {shown}: no CA may issue. Records: {', '.join(r.records)}"
-        return [Finding("caa_critical_unknown_tag", detail,
+        return [Finding(FaultId.CAA_CRITICAL_UNKNOWN_TAG, detail,
                         data=_data(r, ca_ids, critical=[c.text() for c in verdict.critical]))]
     if verdict.restricted and not verdict.authorised and ca_ids:
         kind = "wildcard " if verdict.selected_tag == "issuewild" or r.name.startswith("*.") else ""
@@ -193,7 +202,7 @@ def _findings(r: CaaNameResult, verdict: Verdict | None, ca_ids: tuple[str, ...]
                   f"({verdict.selected_tag} records: {', '.join(s.text() for s in verdict.selected)})")
         if verdict.notes:
             detail += ". " + "; ".join(verdict.notes)
-        return [Finding("caa_forbids_issuer", detail, data=_data(r, ca_ids, selected=verdict.selected_tag))]
+        return [Finding(FaultId.CAA_FORBIDS_ISSUER, detail, data=_data(r, ca_ids, selected=verdict.selected_tag))]
     return []
 
 
@@ -214,6 +223,33 @@ def _no_common_ca(names: tuple[CaaNameResult, ...], ca_ids: tuple[str, ...]) -> 
     """Every name allows some configured CA, but no single CA may issue the whole certificate."""
     parts = [f"{r.name} allows {', '.join(r.authorised)} (CAA at {r.found_at or 'none'})" for r in names]
     detail = "no single configured CA may issue for all names: " + "; ".join(parts)
-    return Finding("caa_forbids_issuer", detail,
+    return Finding(FaultId.CAA_FORBIDS_ISSUER, detail,
                    data={"names": [{"name": r.name, "authorised": list(r.authorised), "found_at": r.found_at}
                                    for r in names], "ca_identifiers": list(ca_ids)})
+
+
+CAA_ALLOWED = MetricSpec("sslfault_caa_issuance_allowed",
+                         "1 if CAA lets a configured CA issue for all the target's names, 0 if not "
+                         "(latest scheduled run).")
+
+
+def _samples(target: Target, result: CaaResult) -> list[Sample]:
+    if result.issuance_allowed is None:
+        return []
+    return [Sample(CAA_ALLOWED.name, (), 1.0 if result.issuance_allowed else 0.0)]
+
+
+PLUGIN = CheckPlugin[CaaSettings, CaaResult](
+    name="caa",
+    summary="CAA records let the configured CA issue for every name of the certificate (RFC 8659)",
+    run=run,
+    result_type=CaaResult,
+    faults=frozenset({FaultId.CAA_FORBIDS_ISSUER, FaultId.CAA_CRITICAL_UNKNOWN_TAG, FaultId.CAA_LOOKUP_FAILED}),
+    settings=CaaSettings,
+    defaultable=("ca_identifiers",),
+    metrics=(CAA_ALLOWED,),
+    samples=_samples,
+    flags=(Flag("--ca-identifier", "ca_identifiers",
+                "CAA identifier of the CA that issues (e.g. letsencrypt.org; repeatable); enables the CAA verdict",
+                metavar="DOMAIN", repeat=True),),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import datetime as dt
 from dataclasses import dataclass, replace
 
@@ -10,10 +11,14 @@ from cryptography.x509.verification import Store
 
 from exporter.pki.certinfo import describe, is_self_signed, key_family
 from exporter.pki.paths import ServedShape, Verdict, complete_via_aia, parse_issuer_document, served_shape, verify
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
+from exporter.target import Target
+from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings, Sample
+from exporter.checks._metrics import CHAIN_NOT_AFTER
+from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.http import fetch
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 AIA_TTL_SECONDS = 3600.0
 AIA_FAILURE_TTL_SECONDS = 300.0
@@ -36,7 +41,7 @@ class ChainResult:
     addresses: tuple[AddressChain, ...]
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     served = await ctx.served_handshakes()
     store = ctx.resources.trust_store
     findings: list[Finding] = []
@@ -52,13 +57,12 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
             chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_CHAIN]]
         except ValueError as exc:
             # Garbage from a broken or hostile server: no client can build a path from it.
-            findings.append(Finding("cert_untrusted", f"the server sent a certificate that cannot be parsed: {exc}",
+            findings.append(Finding(FaultId.CERT_UNTRUSTED, f"the server sent a certificate that cannot be parsed: {exc}",
                                     hs.address))
             continue
         address_findings, result = await _judge(chain, hs.address, target, ctx, store)
         if len(hs.chain_der) > MAX_CHAIN:
-            address_findings.append(Finding(
-                "chain_extra_certs", f"the server sends {len(hs.chain_der)} certificates; only the first "
+            address_findings.append(Finding(FaultId.CHAIN_EXTRA_CERTS, f"the server sends {len(hs.chain_der)} certificates; only the first "
                 f"{MAX_CHAIN} were examined (a real chain has 2 to 4)", hs.address))
         judged[hs.chain_der] = (address_findings, result)
         findings += address_findings
@@ -76,7 +80,7 @@ async def _judge(
     expired = [chain[i] for i in shape.path[1:] if not is_self_signed(chain[i]) and chain[i].not_valid_after_utc < now]
     for cert in expired:
         findings.append(
-            Finding("chain_cert_expired",
+            Finding(FaultId.CHAIN_CERT_EXPIRED,
                     f"intermediate {describe(cert)} expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC", address)
         )
     # Judge trust at a moment the leaf is valid, so an expired leaf is reported as expired, not untrusted.
@@ -97,7 +101,7 @@ async def _judge(
         if completion.errors:
             fetched_note += "; AIA: " + "; ".join(completion.errors)
     if not verdict.trusted and not (expired and _is_validity_error(verdict)):
-        findings.append(Finding("cert_untrusted", _untrusted_detail(chain, shape, verdict) + fetched_note, address))
+        findings.append(Finding(FaultId.CERT_UNTRUSTED, _untrusted_detail(chain, shape, verdict) + fetched_note, address))
     path = verdict.path or tuple(chain[i] for i in shape.path)
     non_anchor = [c for c in path[:-1]] if verdict.trusted else [c for c in path if not is_self_signed(c)]
     chain_not_after = min((c.not_valid_after_utc.timestamp() for c in non_anchor), default=None)
@@ -109,14 +113,14 @@ def _shape_findings(chain: list[x509.Certificate], shape: ServedShape, address: 
     findings = []
     if shape.wrong_order:
         sent = ", ".join(describe(c) for c in chain)
-        findings.append(Finding("chain_wrong_order", f"sent in this order: {sent}; each certificate must be "
+        findings.append(Finding(FaultId.CHAIN_WRONG_ORDER, f"sent in this order: {sent}; each certificate must be "
                                 "followed by its issuer", address))
     if shape.root_index is not None:
-        findings.append(Finding("chain_contains_root",
+        findings.append(Finding(FaultId.CHAIN_CONTAINS_ROOT,
                                 f"the server also sends the self-signed {describe(chain[shape.root_index])}", address))
     if shape.extra:
         extra = ", ".join(f"#{i + 1} {describe(chain[i])}" for i in shape.extra)
-        findings.append(Finding("chain_extra_certs", f"certificates not on the path: {extra}", address))
+        findings.append(Finding(FaultId.CHAIN_EXTRA_CERTS, f"certificates not on the path: {extra}", address))
     return findings
 
 
@@ -129,7 +133,7 @@ def _incomplete_finding(
               + "; ".join(parts))
     data = {"missing": [{"subject": c.subject.rfc4514_string(), "key_type": key_family(c), "url": url}
                         for c, url in fetched if c in missing]}
-    return Finding("chain_incomplete", detail, address, data)
+    return Finding(FaultId.CHAIN_INCOMPLETE, detail, address, data)
 
 
 def _is_validity_error(verdict: Verdict) -> bool:
@@ -167,3 +171,27 @@ async def _fetch_issuer(ctx: ProbeContext, url: str) -> list[x509.Certificate]:
         raise
     cache.put(url, certs, AIA_TTL_SECONDS)
     return certs
+
+
+def _samples(target: Target, result: ChainResult) -> list[Sample]:
+    return [Sample(CHAIN_NOT_AFTER.name, (c.address,), c.chain_not_after)
+            for c in result.addresses if c.chain_not_after is not None]
+
+
+def _facts(result: ChainResult) -> Facts:
+    return Facts(addresses=tuple(AddressFacts(c.address, trusted=c.trusted, chain_path=c.path,
+                                              chain_not_after=c.chain_not_after)
+                                 for c in result.addresses))
+
+
+PLUGIN = CheckPlugin[NoSettings, ChainResult](
+    name="chain",
+    summary="what each address sends, judged as a path to a trusted root (AIA completion as browsers do)",
+    run=run,
+    result_type=ChainResult,
+    faults=frozenset({FaultId.CERT_UNTRUSTED, FaultId.CHAIN_CERT_EXPIRED, FaultId.CHAIN_INCOMPLETE,
+                      FaultId.CHAIN_WRONG_ORDER, FaultId.CHAIN_CONTAINS_ROOT, FaultId.CHAIN_EXTRA_CERTS}),
+    metrics=(CHAIN_NOT_AFTER,),
+    samples=_samples,
+    facts=_facts,
+)

@@ -8,16 +8,19 @@ caches still hand out (guide S1 and S6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TYPE_CHECKING
 
 import dns.exception
 import dns.message
 import dns.name
 import dns.rdatatype
 
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
+from pydantic import Field
+
+from exporter.errors import CannotJudge, DependencyError
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, Flag, Settings
+from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.authoritative import (
     ServerAnswer,
     ZoneServers,
@@ -26,12 +29,26 @@ from exporter.net.authoritative import (
     find_zone_servers,
 )
 
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
+
 MAX_CNAME_HOPS = 3
 Status = Literal["match", "mismatch", "absent", "error"]
 
 
 class ValidationLookupError(dns.exception.DNSException):
     """No authoritative server gave an answer, so there is no verdict."""
+
+
+class DnsValidationConfig(Settings):
+    """DNS-TXT domain validation: the record the CA will look up and the value it expects."""
+
+    value: str = Field(min_length=1)
+    record: str | None = None  # default: _dnsauth.<host>
+
+
+class DnsValidationSettings(Settings):
+    dns_validation: DnsValidationConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -58,16 +75,16 @@ class DnsValidationResult:
     recursive: tuple[ServerView, ...]
 
 
-def record_name(target: Target) -> str:
-    assert target.dns_validation is not None
-    record = target.dns_validation.record or f"_dnsauth.{target.host}"
+def record_name(target: Target, config: DnsValidationConfig) -> str:
+    record = config.record or f"_dnsauth.{target.host}"
     return record.strip().rstrip(".").lower()
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
-    assert target.dns_validation is not None
-    expected = target.dns_validation.value
-    record = record_name(target)
+async def run(target: Target, settings: DnsValidationSettings, ctx: ProbeContext) -> CheckOutcome:
+    if settings.dns_validation is None:
+        raise DependencyError("no dns_validation value configured")
+    expected = settings.dns_validation.value
+    record = record_name(target, settings.dns_validation)
     settings = ctx.resources.config.resolver
     queried, zone, auth = await _authoritative(ctx, record, settings.authoritative_port, settings.timeout)
     auth_views = tuple(_view(a, expected) for a in auth)
@@ -79,7 +96,12 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     recursive = await ask_servers(_recursive_targets(ctx), record, "TXT", settings.timeout, recursive=True)
     rec_views = tuple(_view(a, expected) for a in recursive)
     result = DnsValidationResult(record, queried, zone.zone, zone.describe(), auth_views, rec_views)
-    return CheckOutcome(tuple(_findings(result, expected)), result)
+    findings = _findings(result, expected)
+    if zone.omitted and not findings:
+        # The servers not asked may lack the record, and the CA may ask any of them.
+        raise CannotJudge(ErrorKind.INCOMPLETE, f"{zone.zone} has {len(zone.servers) + zone.omitted} name servers; "
+                          f"only the first {len(zone.servers)} were asked, and they all serve the record")
+    return CheckOutcome(tuple(findings), result)
 
 
 async def _authoritative(
@@ -97,7 +119,7 @@ async def _authoritative(
         if alias is None:
             return name, zone, answers
         name = alias
-    raise ValidationLookupError(f"{record}: more than {MAX_CNAME_HOPS} CNAMEs")
+    raise CannotJudge(ErrorKind.INCOMPLETE, f"{record}: more than {MAX_CNAME_HOPS} CNAMEs; where they lead was not read")
 
 
 def _common_alias(answers: list[ServerAnswer], name: str) -> str | None:
@@ -175,21 +197,21 @@ def _findings(result: DnsValidationResult, expected: str) -> list[Finding]:
             detail += f"; present at {', '.join(_label(v) for v in having)}"
         detail += (f". The zone's name servers are {result.name_servers}: if this DNS host cannot serve TXT "
                    "records, move the zone or use file validation")
-        findings.append(Finding("dns_validation_record_missing", detail, data=_data(result, expected)))
+        findings.append(Finding(FaultId.DNS_VALIDATION_RECORD_MISSING, detail, data=_data(result, expected)))
     if wrong:
         shown = "; ".join(v.describe() for v in wrong)
         detail = f"TXT {result.record}{alias} does not hold the expected value {expected!r}: {shown}"
         hint = _near_miss(wrong, expected)
         if hint:
             detail += f" ({hint})"
-        findings.append(Finding("dns_validation_record_mismatch", detail, data=_data(result, expected)))
+        findings.append(Finding(FaultId.DNS_VALIDATION_RECORD_MISMATCH, detail, data=_data(result, expected)))
     if findings or not any(v.status == "match" for v in auth):
         return findings
     stale = [v for v in result.recursive if v.status in ("absent", "mismatch")]
     if stale:
         detail = (f"the authoritative servers of {result.zone} serve the expected TXT {result.record}, but "
                   f"resolver(s) still answer otherwise: {'; '.join(v.describe() for v in stale)}")
-        findings.append(Finding("dns_validation_not_propagated", detail, data=_data(result, expected)))
+        findings.append(Finding(FaultId.DNS_VALIDATION_NOT_PROPAGATED, detail, data=_data(result, expected)))
     return findings
 
 
@@ -210,3 +232,19 @@ def _near_miss(views: list[ServerView], expected: str) -> str | None:
 
 def _loose(text: str) -> str:
     return text.strip().strip('"').strip()
+
+
+PLUGIN = CheckPlugin[DnsValidationSettings, DnsValidationResult](
+    name="dns_validation",
+    summary="the DNS-TXT validation record is served by every authoritative server and resolver (S1, S6)",
+    run=run,
+    result_type=DnsValidationResult,
+    faults=frozenset({FaultId.DNS_VALIDATION_RECORD_MISSING, FaultId.DNS_VALIDATION_RECORD_MISMATCH,
+                      FaultId.DNS_VALIDATION_NOT_PROPAGATED}),
+    settings=DnsValidationSettings,
+    applies=lambda target, settings: settings.dns_validation is not None,
+    flags=(Flag("--dns-validation-value", "dns_validation.value", "expected TXT value; enables the DNS-TXT check",
+                metavar="V"),
+           Flag("--dns-validation-record", "dns_validation.record", "TXT record name (default _dnsauth.HOST)",
+                metavar="NAME")),
+)

@@ -16,13 +16,19 @@ suffixes below (a small built-in list, not the full Public Suffix List).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import ipaddress
 import re
 from dataclasses import dataclass
 
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
+from publicsuffixlist import PublicSuffixList
+
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, NoSettings
+from exporter.models import CheckOutcome, FaultId, Finding
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 WORDS = frozenset({
     "live", "bank", "banc", "alpha", "test", "example", "credit", "apple", "ebay", "trust", "root",
@@ -30,28 +36,9 @@ WORDS = frozenset({
     "free", "scp", "pw",
 })
 RISKY_TLDS = frozenset({"pw"})
-SECOND_LEVEL_SUFFIXES = frozenset({
-    f"{sld}.{tld}"
-    for tld, slds in {
-        "cn": ("com", "net", "org", "gov", "edu", "ac", "mil", "ah", "bj", "cq", "fj", "gd", "gs", "gx", "gz",
-               "ha", "hb", "he", "hi", "hk", "hl", "hn", "jl", "js", "jx", "ln", "mo", "nm", "nx", "qh",
-               "sc", "sd", "sh", "sn", "sx", "tj", "tw", "xj", "xz", "yn", "zj"),
-        "hk": ("com", "net", "org", "gov", "edu", "idv"),
-        "tw": ("com", "net", "org", "gov", "edu", "idv"),
-        "uk": ("co", "org", "me", "ltd", "plc", "net", "ac", "gov"),
-        "jp": ("co", "ne", "or", "ac", "go", "gr"),
-        "kr": ("co", "ne", "or", "ac", "go"),
-        "au": ("com", "net", "org", "edu", "gov", "id"),
-        "nz": ("co", "net", "org", "ac", "govt"),
-        "sg": ("com", "net", "org", "edu", "gov"),
-        "br": ("com", "net", "org", "gov"),
-        "in": ("co", "net", "org", "gen", "firm", "ind"),
-        "za": ("co", "org", "net"),
-        "mx": ("com", "org", "net"),
-        "my": ("com", "net", "org"),
-    }.items()
-    for sld in slds
-})
+# The ICANN section of the Public Suffix List (as shipped by publicsuffixlist): what a CA reads as the
+# registry-controlled part of a name. Private suffixes (github.io...) are names a CA still reviews.
+_PSL = PublicSuffixList(only_icann=True)
 _PART_SPLIT = re.compile(r"[-_0-9]+")
 
 
@@ -68,11 +55,10 @@ class DomainReviewResult:
 
 
 def split_suffix(name: str) -> tuple[list[str], str]:
-    """(labels left of the public suffix, the suffix)."""
-    labels = name.split(".")
-    if len(labels) >= 3 and ".".join(labels[-2:]) in SECOND_LEVEL_SUFFIXES:
-        return labels[:-2], ".".join(labels[-2:])
-    return labels[:-1], labels[-1]
+    """(labels left of the public suffix, the suffix); an unknown TLD is its own suffix, as the PSL's "*" rule says."""
+    suffix = _PSL.publicsuffix(name) or name.rsplit(".", 1)[-1]
+    left = name[: -len(suffix)].rstrip(".")
+    return (left.split(".") if left else []), suffix
 
 
 def label_parts(label: str) -> list[str]:
@@ -104,12 +90,21 @@ def review_name(name: str) -> NameReview:
     return NameReview(shown, tuple(reasons), tuple(words))
 
 
-async def run(target: Target, ctx: ProbeContext | None) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext | None) -> CheckOutcome:
     reviews = tuple(review_name(n) for n in dict.fromkeys(target.issuance_names))
     findings = tuple(
-        Finding("domain_review_risk",
+        Finding(FaultId.DOMAIN_REVIEW_RISK,
                 f"{r.name} may be held by the CA's security review: {'; '.join(r.reasons)}",
                 data={"name": r.name, "words": list(r.words), "reasons": list(r.reasons)})
         for r in reviews if r.reasons
     )
     return CheckOutcome(findings, DomainReviewResult(reviews))
+
+
+PLUGIN = CheckPlugin[NoSettings, DomainReviewResult](
+    name="domain_review",
+    summary="names a CA's anti-phishing review is known to hold (IPs, single labels, listed words; S2)",
+    run=run,
+    result_type=DomainReviewResult,
+    faults=frozenset({FaultId.DOMAIN_REVIEW_RISK}),
+)

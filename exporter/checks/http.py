@@ -9,6 +9,7 @@ response) could be hiding a 200, so that address cannot be judged on HTTP.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
 import re
 from dataclasses import dataclass
@@ -18,62 +19,20 @@ from selectolax.lexbor import LexborHTMLParser
 
 from exporter.checks._html_bounds import bounded_html
 from exporter.checks._url import Url, resolve
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
-from exporter.models import CheckOutcome, Finding
-from exporter.net.http import read_capped
-from exporter.net.tls import capture_context
+from exporter.checks._web import get, tls_addresses
+from exporter.errors import CannotJudge
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, MetricSpec, NoSettings, Sample
+from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
+from exporter.net.pinned import Response
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 COMPARE_MAX_BYTES = 256 * 1024  # enough for a title and a size; pages are not kept
 HTTP_SHARE = 0.6  # of the target's timeout, for each request
 CONNECT_SHARE = 0.8  # of a plain-HTTP request's time, for the TCP connect: no connect by then = nothing listens
 _MAX_AGE = re.compile(r"""(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)""", re.I)
-
-
-@dataclass(frozen=True)
-class Response:
-    url: str
-    status: int
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    body: bytes
-    truncated: bool
-
-
-def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for name, value in resp.headers.items():
-        key = name.lower()
-        merged[key] = f"{merged[key]}, {value}" if key in merged else value
-    return merged
-
-
-async def pinned_get(
-    ctx: ProbeContext, scheme: str, address: str, port: int, path: str, *, timeout: float, max_bytes: int,
-    connect_timeout: float | None = None,
-) -> Response:
-    """GET scheme://host:port/path from one address, with Host and SNI for the target's name.
-
-    A connect slower than connect_timeout (default: timeout) raises aiohttp.ConnectionTimeoutError."""
-    host = ctx.target.host
-    name = f"[{host}]" if ":" in host else host
-    default = 443 if scheme == "https" else 80
-    netloc = f"[{address}]" if ":" in address else address
-    secure = scheme == "https"
-    client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout or timeout, sock_read=timeout)
-    async with ctx.resources.session.get(
-        f"{scheme}://{netloc}:{port}{path}", allow_redirects=False, timeout=client_timeout,
-        headers={"Host": name if port == default else f"{name}:{port}"},
-        ssl=capture_context() if secure else True,  # the shared capture context: never modified
-        server_hostname=ctx.default_sni() if secure else None,
-    ) as resp:
-        body, truncated = await read_capped(resp, max_bytes)
-        shown = f"{scheme}://{name}{'' if port == default else f':{port}'}{path}"
-        return Response(shown, resp.status, _headers(resp), body, truncated)
-
-
-async def tls_addresses(ctx: ProbeContext) -> list[str]:
-    """Addresses that completed the shared TLS handshake; the others are the reachability check's."""
-    return [h.address for h in await ctx.served_handshakes()]
 
 
 @dataclass(frozen=True)
@@ -87,6 +46,7 @@ class Probe:
     hsts: str | None = None
     title: str | None = None
     size: int = 0
+    truncated: bool = False  # the body went past COMPARE_MAX_BYTES: its size is not compared
     # False: no usable answer (timed out after connecting, broken response): nothing can be judged from it.
     # True with no status: nothing serves this scheme there (refused, unreachable, no TCP handshake).
     conclusive: bool = True
@@ -111,9 +71,9 @@ def _title(resp: Response) -> str | None:
 async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: str) -> Probe:
     timeout = ctx.target.timeout * HTTP_SHARE
     try:
-        resp = await pinned_get(ctx, scheme, address, port, path, timeout=timeout,
-                                connect_timeout=timeout * CONNECT_SHARE if scheme == "http" else None,
-                                max_bytes=min(COMPARE_MAX_BYTES, ctx.limits.max_body_bytes))
+        resp = await get(ctx, scheme, address, port, path, timeout=timeout,
+                         connect_timeout=timeout * CONNECT_SHARE if scheme == "http" else None,
+                         max_bytes=min(COMPARE_MAX_BYTES, ctx.limits.max_body_bytes))
     except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
         # Over HTTPS any failure leaves nothing to judge. Over HTTP, a connection that cannot be made means
         # nothing serves HTTP there (not a fault); any later failure may hide a page served over HTTP.
@@ -122,24 +82,25 @@ async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: 
         return Probe(address, path, scheme, None, error, conclusive=no_service)
     return Probe(address, path, scheme, resp.status, location=resp.headers.get("location"),
                  hsts=resp.headers.get("strict-transport-security"), title=await asyncio.to_thread(_title, resp),
-                 size=len(resp.body))
+                 size=len(resp.body), truncated=resp.truncated)
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
     pairs = [(a, p) for a in addresses for p in target.paths]
     probes = await asyncio.gather(*(_probe(ctx, "https", a, target.port, p) for a, p in pairs),
                                   *(_probe(ctx, "http", a, target.http_port, p) for a, p in pairs))
     https, http = probes[: len(pairs)], probes[len(pairs):]
     if all(p.status is None for p in https):
-        raise OSError(f"HTTPS request failed: {https[0].error}")
+        raise CannotJudge(ErrorKind.NETWORK, f"HTTPS request failed: {https[0].error}")
     unjudged = tuple(f"{s.address} {s.path}: {'HTTPS' if s.status is None else 'HTTP'} "
                      f"{s.error if s.status is None else h.error}"
                      for s, h in zip(https, http, strict=True) if s.status is None or not h.conclusive)
     if len(unjudged) == len(pairs):
         # HTTPS answered somewhere, but nowhere together with a usable HTTP answer: whether HTTP serves
         # pages instead of redirecting is unknown, and "no fault" would be a guess.
-        raise OSError(f"no address gave both an HTTPS and a usable plain-HTTP answer ({unjudged[0]})")
+        raise CannotJudge(ErrorKind.NETWORK,
+                          f"no address gave both an HTTPS and a usable plain-HTTP answer ({unjudged[0]})")
     # An address without a usable HTTP answer is still judged on what HTTPS alone shows (5xx, HSTS).
     findings = [f for s, h in zip(https, http, strict=True) for f in judge(target, s, h)]
     return CheckOutcome(tuple(findings), HttpResult(tuple(https + http), http[0].status, https[0].status, unjudged))
@@ -153,6 +114,15 @@ def _redirects_to_https(target: Target, probe: Probe) -> bool:
     return url is not None and url.scheme == "https" and url.host == target.host.lower()
 
 
+def _redirects_to_http(target: Target, probe: Probe) -> str | None:
+    """The plain http: URL an HTTPS answer redirects to, or None."""
+    if probe.status is None or not 300 <= probe.status < 400 or not probe.location:
+        return None
+    base = Url("https", target.host, None if target.port == 443 else target.port, probe.path)
+    url = resolve(probe.location, base)
+    return str(url) if url is not None and url.scheme == "http" else None
+
+
 def hsts_active(value: str | None) -> bool:
     match = _MAX_AGE.search(value or "")
     return match is not None and int(match.group(1)) > 0
@@ -162,6 +132,8 @@ def _different_sites(https: Probe, http: Probe) -> str | None:
     """Why two 200 pages look like different sites, or None."""
     if https.title and http.title and https.title != http.title:
         return f"titles differ: HTTP {http.title!r}, HTTPS {https.title!r}"
+    if https.truncated or http.truncated:
+        return None  # a body cut at the cap has no size to compare; the verdict does not depend on it
     if max(https.size, http.size) > 0 and min(https.size, http.size) / max(https.size, http.size) < 0.9:
         return f"sizes differ: HTTP {http.size} bytes, HTTPS {https.size} bytes"
     return None
@@ -174,24 +146,51 @@ def judge(target: Target, https: Probe, http: Probe) -> list[Finding]:
     findings: list[Finding] = []
     where, path = https.address, https.path
     if https.status >= 500:
-        findings.append(Finding("https_error_status", f"HTTPS {path} answers {https.status}", where))
+        findings.append(Finding(FaultId.HTTPS_ERROR_STATUS, f"HTTPS {path} answers {https.status}", where))
     http_works = http.status is not None and (200 <= http.status < 300 or _redirects_to_https(target, http))
     if 400 <= https.status < 500 and http_works:
         how = f"{http.status} (redirect to {http.location})" if http.location else str(http.status)
-        findings.append(Finding(
-            "https_status_mismatch",
+        findings.append(Finding(FaultId.HTTPS_STATUS_MISMATCH,
             f"{path}: HTTP answers {how} but HTTPS answers {https.status}: the HTTPS binding serves another "
             "site or web root", where, {"path": path, "http_status": http.status, "https_status": https.status}))
+    insecure = _redirects_to_http(target, https)
+    if insecure:
+        findings.append(Finding(FaultId.HTTPS_REDIRECTS_TO_HTTP,
+            f"HTTPS {path} answers {https.status} redirecting to {insecure}: visitors are taken off HTTPS",
+            where, {"path": path, "https_status": https.status, "location": insecure}))
     if https.status < 400 and not hsts_active(https.hsts):
         why = "no Strict-Transport-Security header" if not https.hsts else f"HSTS disabled ({https.hsts!r})"
-        findings.append(Finding("hsts_missing", f"HTTPS {path} answers {https.status} with {why}", where))
+        findings.append(Finding(FaultId.HSTS_MISSING, f"HTTPS {path} answers {https.status} with {why}", where))
     if http.status is not None and 200 <= http.status < 300:
         port = "" if target.http_port == 80 else f":{target.http_port}"
         detail = f"http://{target.host}{port}{path} answers {http.status} instead of redirecting to HTTPS"
         different = _different_sites(https, http) if https.status == 200 else None
         if different:
             detail += f"; HTTP and HTTPS look like different sites ({different})"
-        findings.append(Finding("http_not_redirected", detail, where,
+        findings.append(Finding(FaultId.HTTP_NOT_REDIRECTED, detail, where,
                                 {"path": path, "http_status": http.status, "https_status": https.status,
                                  "different_sites": different}))
     return findings
+
+
+HTTP_STATUS = MetricSpec("sslfault_http_status_code",
+                         "Status of the first configured path on the first address, by scheme (latest scheduled run).",
+                         ("scheme",))
+
+
+def _samples(target: Target, result: HttpResult) -> list[Sample]:
+    # No answer (e.g. nothing on port 80): no sample, not a fake code.
+    return [Sample(HTTP_STATUS.name, (scheme,), code)
+            for scheme, code in (("http", result.http_status), ("https", result.https_status)) if code is not None]
+
+
+PLUGIN = CheckPlugin[NoSettings, HttpResult](
+    name="http",
+    summary="HTTP vs HTTPS on each address: status mismatch (S4), 5xx, redirect to HTTPS, HSTS",
+    run=run,
+    result_type=HttpResult,
+    faults=frozenset({FaultId.HTTPS_STATUS_MISMATCH, FaultId.HTTPS_ERROR_STATUS, FaultId.HTTP_NOT_REDIRECTED,
+                      FaultId.HSTS_MISSING, FaultId.HTTPS_REDIRECTS_TO_HTTP}),
+    metrics=(HTTP_STATUS,),
+    samples=_samples,
+)

@@ -14,57 +14,48 @@ metric counts them all.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
-import codecs
 import ipaddress
 import ssl
 from dataclasses import dataclass, replace
 
 import aiohttp
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from exporter.checks._css import MAX_CSS_CHARS, scan_css
 from exporter.checks._html import Document, Reference, parse_document, upgrades_insecure_requests
+from exporter.checks._mixed_fetch import ICON_BYTES, charset, follow
 from exporter.checks._url import Url, resolve
-from exporter.checks.http import Response, pinned_get, tls_addresses
-from exporter.config import Target
-from exporter.engine.context import ProbeContext, Resources
-from exporter.models import CheckOutcome, Finding
+from exporter.checks._web import tls_addresses
+from exporter.errors import CannotJudge
+from exporter.target import Target
+from exporter.checks.base import CheckPlugin, MetricSpec, NoSettings, Sample
+from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.http import read_capped
+from exporter.net.pinned import Response
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 UPGRADABLE_ROLES = {"image", "media"}  # Chromium auto-upgrades these; everything else is blocked
-MAX_REDIRECTS = 3
 # Shares of the target's timeout for the three sequential phases; together under 1 so the
 # check reaches a verdict before the runner's deadline.
 PAGE_SHARE, STYLESHEET_SHARE, PROBE_SHARE = 0.4, 0.2, 0.3
 PROBE_TIMEOUT = 3.0
 MAX_STYLESHEETS = 10
+MAX_ICONS = 3  # favicons named by one page whose redirects are followed
 MAX_PROBES = 24  # distinct https: forms tried per run, all within the PROBE_SHARE budget
 PROBE_CONCURRENCY = 8
 SHOWN_IN_DETAIL = 5
 MAX_LISTED = 50  # insecure URLs listed per kind in a finding and per page in the result; the metric counts all
 MAX_TEXT = 2048  # longest URL (or other page-controlled text) kept in findings and results
 
-# Server-given charset labels read as what browsers read them as (WHATWG Encoding); any other label - and
-# codecs that are no charset at all (rot13, zlib, punycode, idna: slow, failing or not text) - reads as UTF-8.
-_LABELS = {"windows-874": "cp874", "x-mac-cyrillic": "mac-cyrillic", "windows-31j": "cp932", "x-sjis": "cp932",
-           "iso-8859-8-i": "iso8859-8", "unicode-1-1-utf-8": "utf-8"}  # WHATWG labels Python does not know
-_WHATWG = {"iso8859-1": "cp1252", "ascii": "cp1252", "iso8859-9": "cp1254", "iso8859-11": "cp874", "gb2312": "gbk",
-           "euc_kr": "cp949", "big5": "big5hkscs", "utf-16": "utf-16-le", "shift_jis": "cp932", "tis-620": "cp874"}
-_CHARSETS = frozenset(codecs.lookup(name).name for name in (
-    "utf-8", "cp866", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8",
-    "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "koi8-r", "koi8-u", "mac-roman",
-    "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
-    "cp1258", "gbk", "gb18030", "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949", "utf-16-le", "utf-16-be"))
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF16_LE, "utf-16-le"))
-
-
 @dataclass(frozen=True)
 class Resource:
     url: str  # the insecure URL as a browser would request it
     element: str  # what references it, e.g. "img src", "style.css @import"
     kind: str  # blockable, upgradable, form (a form posts there: a warning, not a load)
-    found_in: str  # page or stylesheet URL
+    found_in: str  # page or stylesheet URL (for a redirect: the https: URL that redirects)
     https_works: bool | None = None  # None: not tried
     remedy: str = ""
 
@@ -76,6 +67,7 @@ class NotExamined:
     url: str
     address: str
     reason: str
+    what: str = "stylesheet"  # or "favicon", "page"
 
 
 @dataclass(frozen=True)
@@ -86,9 +78,11 @@ class PageScan:
     upgrade_policy: bool  # CSP upgrade-insecure-requests: http: loads are rewritten, not mixed
     resources: tuple[Resource, ...]  # insecure references (kind says which), the first MAX_LISTED per kind
     upgraded: tuple[Resource, ...]  # what the policy upgraded; broken if https_works is False
-    note: str | None = None  # what was only partly examined (a cut body, deep nesting, a long stylesheet)
-    unchecked_stylesheets: tuple[NotExamined, ...] = ()  # same-origin stylesheets that could not be read
+    note: str | None = None  # why nothing was scanned (not 200, not HTML)
+    unchecked_stylesheets: tuple[NotExamined, ...] = ()  # stylesheets and favicons that could not be read
     omitted: int = 0  # insecure references beyond the first MAX_LISTED per kind, counted but not listed
+    # What a cap kept from being read (a cut body, deep nesting, a long stylesheet, too many stylesheets).
+    incomplete: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     addresses = await tls_addresses(ctx)
     jobs = [(a, p) for a in addresses for p in target.paths]
     outcomes = await asyncio.gather(*(_scan(ctx, a, p) for a, p in jobs), return_exceptions=True)
@@ -128,7 +122,7 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     if len(errors) == len(outcomes):
         raise errors[0]  # no page could be read at all: no verdict
     origin = Url("https", target.host.lower(), None if target.port == 443 else target.port)
-    failed = tuple(NotExamined(str(resolve(path, origin) or origin), address, _reason(o))
+    failed = tuple(NotExamined(str(resolve(path, origin) or origin), address, _reason(o), "page")
                    for (address, path), o in zip(jobs, outcomes, strict=True) if isinstance(o, BaseException))
     # Pages that could be read are judged; findings then carry their address (see _findings).
     scans = [o for o in outcomes if isinstance(o, PageScan)]
@@ -137,15 +131,33 @@ async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
     count = {k: sum(1 for _, kind in resources if kind == k) for k in ("blockable", "upgradable")}
     complete = not failed and len({s.address for s in scans}) == len(addresses)
     unchecked = [u for s in scans for u in s.unchecked_stylesheets]
-    gaps = _gaps(unchecked, failed)
-    findings = [f for kind in ("blockable", "upgradable") for f in _findings(kind, scans, complete, gaps, verdicts)]
-    if not findings and unchecked:
-        # What the unread stylesheets load is unknown: "no mixed content" would be a guess.
-        first = unchecked[0]
-        raise OSError(f"{len(unchecked)} stylesheet(s) could not be examined, so no verdict "
-                      f"(first: {_clip(first.url)} on {first.address}: {first.reason})")
+    partial = [s for s in scans if s.incomplete]
+    gaps = _gaps(unchecked, failed, partial)
+    findings = [f for kind in ("blockable", "upgradable", "form")
+                for f in _findings(kind, scans, complete, gaps, verdicts)]
+    if not findings and (unchecked or failed or partial):
+        # What was not read may load anything: "no mixed content" would be a guess.
+        raise _no_verdict(unchecked, failed, partial, [o for o in errors])
     listed = tuple(_listed(s, verdicts) for s in scans)
     return CheckOutcome(tuple(findings), MixedContentResult(listed, count["blockable"], count["upgradable"], failed))
+
+
+def _no_verdict(unchecked: list[NotExamined], failed: tuple[NotExamined, ...], partial: list[PageScan],
+                errors: list[BaseException]) -> CannotJudge:
+    if partial:
+        first = partial[0]
+        return CannotJudge(ErrorKind.INCOMPLETE, f"{len(partial)} page(s) examined only in part, so no verdict "
+                           f"(first: {_clip(first.url)} on {first.address}: {'; '.join(first.incomplete)})")
+    if unchecked:
+        first_sheet = unchecked[0]
+        kind = ErrorKind.INCOMPLETE if first_sheet.reason.startswith("CannotJudge") else ErrorKind.NETWORK
+        return CannotJudge(kind, f"{_count(unchecked)} could not be examined, so no "
+                           f"verdict (first: {_clip(first_sheet.url)} on {first_sheet.address}: {first_sheet.reason})")
+    error = errors[0]
+    kind = error.kind if isinstance(error, CannotJudge) else \
+        ErrorKind.TIMEOUT if isinstance(error, (TimeoutError, asyncio.TimeoutError)) else ErrorKind.NETWORK
+    return CannotJudge(kind, f"{len(failed)} page(s) could not be read, so no verdict "
+                       f"(first: {_clip(failed[0].url)} on {failed[0].address}: {failed[0].reason})")
 
 
 def _reason(exc: BaseException) -> str:
@@ -154,9 +166,17 @@ def _reason(exc: BaseException) -> str:
     return _clip(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
-def _gaps(unchecked: list[NotExamined], failed: tuple[NotExamined, ...]) -> str:
+def _count(unread: list[NotExamined]) -> str:
+    sheets = sum(1 for u in unread if u.what == "stylesheet")
+    parts = [f"{sheets} stylesheet(s)"] * bool(sheets) + [f"{len(unread) - sheets} favicon(s)"] * (len(unread) > sheets)
+    return " and ".join(parts)
+
+
+def _gaps(unchecked: list[NotExamined], failed: tuple[NotExamined, ...], partial: list[PageScan]) -> str:
     """What findings must say was not examined, or ""."""
-    parts = [f"{len(unchecked)} stylesheet(s)"] * bool(unchecked) + [f"{len(failed)} page(s)"] * bool(failed)
+    parts = [_count(unchecked)] * bool(unchecked) + [f"{len(failed)} page(s)"] * bool(failed)
+    if partial:
+        parts.append(f"part of {len(partial)} page(s) ({'; '.join(partial[0].incomplete)})")
     return f" (not examined: {' and '.join(parts)}; see the check result)" if parts else ""
 
 
@@ -189,67 +209,36 @@ def _clipped(r: Resource) -> Resource:
 # -- fetching and scanning ---------------------------------------------------------------
 
 
-async def _fetch_same_origin(ctx: ProbeContext, address: str, url: Url, timeout: float) -> tuple[Response, Url]:
-    """GET url, following redirects that stay on its HTTPS origin (a browser follows the others too: those
-    answers are returned as they are)."""
-    origin = (url.scheme, url.host, url.port)
-    for _ in range(MAX_REDIRECTS + 1):
-        resp = await pinned_get(ctx, "https", address, ctx.target.port, url.path + (f"?{url.query}" if url.query else ""),
-                                timeout=timeout, max_bytes=ctx.limits.max_body_bytes)
-        location = resp.headers.get("location")
-        nxt = resolve(location, url) if 300 <= resp.status < 400 and location else None
-        if nxt is None or (nxt.scheme, nxt.host, nxt.port) != origin:
-            return resp, url
-        url = nxt
-    return resp, url
-
-
-async def _fetch_page(ctx: ProbeContext, address: str, path: str) -> tuple[Response, Url]:
-    """The page at path, following redirects that stay on the target's own HTTPS origin."""
+async def _scan(ctx: ProbeContext, address: str, path: str) -> PageScan:
     target = ctx.target
     origin = Url("https", target.host.lower(), None if target.port == 443 else target.port)
-    return await _fetch_same_origin(ctx, address, resolve(path, origin) or origin, target.timeout * PAGE_SHARE)
-
-
-async def _scan(ctx: ProbeContext, address: str, path: str) -> PageScan:
-    resp, page_url = await asyncio.wait_for(_fetch_page(ctx, address, path), ctx.target.timeout * PAGE_SHARE)
-    shown = str(page_url)
+    timeout = target.timeout * PAGE_SHARE
+    page = await asyncio.wait_for(follow(ctx, address, resolve(path, origin) or origin, timeout,
+                                         max_bytes=ctx.limits.max_body_bytes), timeout)
+    resp, page_url, shown = page.resp, page.url, str(page.url)
     if not 200 <= resp.status < 300:
         where = f" (redirects to {_clip(resp.headers['location'])})" if "location" in resp.headers else ""
-        return PageScan(shown, address, resp.status, False, (), (),
-                        f"HTTPS answers {resp.status}{where}: nothing scanned")
+        return PageScan(shown, address, resp.status, False, (), (), f"HTTPS answers {resp.status}{where}: nothing scanned")
     if "html" not in resp.headers.get("content-type", "text/html").lower():
         return PageScan(shown, address, resp.status, False, (), (), "not an HTML page")
     # Parsing is linear and bounded (see _html); a worker thread keeps even that off the event loop.
     document = await asyncio.to_thread(_parse_page, resp)
     policy = upgrades_insecure_requests([resp.headers.get("content-security-policy", ""), *document.csp_meta])
     base = _base_url(document, page_url)
-    sheets, unchecked = await _stylesheets(ctx, address, document, base, page_url)
-    insecure, notes = await asyncio.to_thread(_insecure, document, base, sheets, shown)
-    notes = [f"body cut at {len(resp.body)} bytes"] * resp.truncated + list(document.notes) + notes
-    note = "; ".join(notes) or None
+    (sheets, redirected, unchecked, skipped), (icons, unread_icons) = await asyncio.gather(
+        _stylesheets(ctx, address, document, base, page_url), _favicons(ctx, address, document, base, page_url))
+    insecure, cut = await asyncio.to_thread(_insecure, document, base, sheets, shown)
+    insecure += redirected + icons
+    incomplete = tuple([f"body cut at {len(resp.body)} bytes"] * resp.truncated + list(document.notes) + cut
+                       + [f"{skipped} stylesheet(s) beyond the first {MAX_STYLESHEETS}"] * bool(skipped))
+    unread = unchecked + unread_icons
     if policy:
-        return PageScan(shown, address, resp.status, True, (), insecure, note, unchecked)
-    return PageScan(shown, address, resp.status, False, insecure, (), note, unchecked)
+        return PageScan(shown, address, resp.status, True, (), insecure, None, unread, incomplete=incomplete)
+    return PageScan(shown, address, resp.status, False, insecure, (), None, unread, incomplete=incomplete)
 
 
 def _parse_page(resp: Response) -> Document:
-    return parse_document(resp.body.decode(_charset(resp), "replace"))
-
-
-def _charset(resp: Response) -> str:
-    """The body's encoding: its BOM, else the Content-Type charset if it names a real one, else UTF-8."""
-    for bom, name in _BOMS:
-        if resp.body.startswith(bom):
-            return name
-    ctype = resp.headers.get("content-type", "")
-    label = ctype.lower().partition("charset=")[2].split(";")[0].strip().strip('"').strip()
-    try:
-        name = codecs.lookup(_LABELS.get(label, label)).name if label else "utf-8"
-    except LookupError:
-        return "utf-8"
-    name = _WHATWG.get(name, name)
-    return name if name in _CHARSETS else "utf-8"
+    return parse_document(resp.body.decode(charset(resp), "replace"))
 
 
 def _base_url(document: Document, page_url: Url) -> Url:
@@ -266,36 +255,70 @@ class _Sheet:
     cut: int | None  # where the body was cut (max_body_bytes), if it was
 
 
+def _same_origin(url: Url, page_url: Url) -> bool:
+    return (url.scheme, url.host, url.port) == (page_url.scheme, page_url.host, page_url.port)
+
+
 async def _stylesheets(
     ctx: ProbeContext, address: str, document: Document, base: Url, page_url: Url
-) -> tuple[list[_Sheet], tuple[NotExamined, ...]]:
-    """The page's own https stylesheets (one level deep), and those that could not be read."""
+) -> tuple[list[_Sheet], tuple[Resource, ...], tuple[NotExamined, ...], int]:
+    """The page's own https stylesheets (one level deep): those read, the http: URLs some redirect to,
+    those that could not be read, and how many were left out (beyond MAX_STYLESHEETS)."""
     urls = []
     for ref in document.references:
         url = resolve(ref.raw, base) if ref.role == "stylesheet" else None
-        if url is not None and (url.scheme, url.host, url.port) == (page_url.scheme, page_url.host, page_url.port):
+        if url is not None and _same_origin(url, page_url):
             urls.append(url)
-    sheets = list(dict.fromkeys(urls))[:MAX_STYLESHEETS]
-    fetched = await asyncio.gather(*(_stylesheet(ctx, address, u) for u in sheets))
-    read = [f for f in fetched if isinstance(f, _Sheet)]
-    return read, tuple(f for f in fetched if isinstance(f, NotExamined))
+    distinct = list(dict.fromkeys(urls))
+    fetched = await asyncio.gather(*(_stylesheet(ctx, address, u, str(page_url)) for u in distinct[:MAX_STYLESHEETS]))
+    return ([f for f in fetched if isinstance(f, _Sheet)], tuple(f for f in fetched if isinstance(f, Resource)),
+            tuple(f for f in fetched if isinstance(f, NotExamined)), max(0, len(distinct) - MAX_STYLESHEETS))
 
 
-async def _stylesheet(ctx: ProbeContext, address: str, url: Url) -> _Sheet | NotExamined:
+async def _stylesheet(ctx: ProbeContext, address: str, url: Url, page: str) -> _Sheet | Resource | NotExamined:
     timeout = ctx.target.timeout * STYLESHEET_SHARE
     try:
-        resp, _ = await asyncio.wait_for(_fetch_same_origin(ctx, address, url, timeout), timeout)
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        got = await asyncio.wait_for(follow(ctx, address, url, timeout, max_bytes=ctx.limits.max_body_bytes), timeout)
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, CannotJudge) as exc:
         # Whatever the browser would load through it is unknown: recorded, never read as "nothing".
         return NotExamined(_clip(str(url)), address, _reason(exc) + (f" after {timeout:g}s" if isinstance(
             exc, (TimeoutError, asyncio.TimeoutError)) else ""))
-    if resp.status != 200:
+    if got.insecure is not None:
+        return Resource(str(got.insecure), f"link rel=stylesheet ({_clip(str(url), 200)} redirects to http:)",
+                        "blockable", page)
+    if got.resp.status != 200:
         return _Sheet(url, "", None)  # a stylesheet the browser cannot load either has nothing to load
-    return _Sheet(url, resp.body.decode(_charset(resp), "replace"), len(resp.body) if resp.truncated else None)
+    resp = got.resp
+    return _Sheet(url, resp.body.decode(charset(resp), "replace"), len(resp.body) if resp.truncated else None)
+
+
+async def _favicons(ctx: ProbeContext, address: str, document: Document, base: Url,
+                    page_url: Url) -> tuple[tuple[Resource, ...], tuple[NotExamined, ...]]:
+    """The page's https: favicons (named, else the implicit /favicon.ico) that redirect to http: URLs."""
+    named = [resolve(r.raw, base) for r in document.references if r.role == "icon"]
+    if named:
+        icons = [(u, "link rel=icon") for u in dict.fromkeys(u for u in named if u is not None and not u.insecure)]
+    else:
+        icons = [(Url(page_url.scheme, page_url.host, page_url.port, "/favicon.ico"), "implicit /favicon.ico")]
+    timeout = ctx.target.timeout * STYLESHEET_SHARE
+    found: list[Resource] = []
+    unread: list[NotExamined] = []
+    for url, element in icons[:MAX_ICONS]:
+        try:
+            got = await asyncio.wait_for(follow(ctx, address, url, timeout, max_bytes=ICON_BYTES, anywhere=True),
+                                         timeout)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, CannotJudge) as exc:
+            unread.append(NotExamined(_clip(str(url)), address, _reason(exc), "favicon"))
+            continue
+        if got.insecure is not None:
+            found.append(Resource(str(got.insecure), f"{element} ({_clip(str(url), 200)} redirects to http:)",
+                                  "blockable", str(page_url)))
+    return tuple(found), tuple(unread)
 
 
 def _insecure(document: Document, base: Url, sheets: list[_Sheet], shown: str) -> tuple[tuple[Resource, ...], list[str]]:
-    """Every insecure reference of the page and its stylesheets (CPU work: run in a worker thread)."""
+    """Every insecure reference of the page and its stylesheets, and what caps cut from the stylesheets
+    (CPU work: run in a worker thread)."""
     refs = [(r, base) for r in document.references]
     notes = []
     for sheet in sheets:
@@ -324,16 +347,6 @@ def _css_label(role: str) -> str:
 # -- remedies: does the https: form answer? ----------------------------------------------------------
 
 
-def _verified_ssl(resources: Resources) -> ssl.SSLContext:
-    """A client context trusting the configured roots, as a browser would check the https: form."""
-    ctx = getattr(resources, "_mixed_content_ssl", None)
-    if ctx is None:
-        ctx = ssl.create_default_context(cadata="".join(
-            c.public_bytes(Encoding.PEM).decode() for c in resources.roots) or None)
-        resources._mixed_content_ssl = ctx  # type: ignore[attr-defined]  # built once per config
-    return ctx
-
-
 async def _https_form(ctx: ProbeContext, url: str, limit: asyncio.Semaphore) -> tuple[bool, str]:
     """HEAD, then GET, the https: form of an insecure URL (verified against the trusted roots)."""
     secure = str(_parse(url).https())
@@ -343,7 +356,7 @@ async def _https_form(ctx: ProbeContext, url: str, limit: asyncio.Semaphore) -> 
         for method in ("HEAD", "GET"):
             try:
                 async with ctx.resources.session.request(method, secure, timeout=timeout, allow_redirects=True,
-                                                         max_redirects=3, ssl=_verified_ssl(ctx.resources)) as resp:
+                                                         max_redirects=3, ssl=ctx.resources.verified_context()) as resp:
                     if resp.status < 400:
                         return True, f"change the link to {secure}"
                     error = f"HTTP {resp.status}"
@@ -401,15 +414,39 @@ def _findings(kind: str, scans: list[PageScan], complete: bool, gaps: str = "",
 
 
 def _finding(kind: str, resources: list[Resource], address: str | None, gaps: str, verdicts: Verdicts) -> Finding:
-    what = "scripts, stylesheets, frames or fonts (blocked by browsers)" if kind == "blockable" else \
-        "images or media (upgraded or flagged by browsers)"
-    verdict = {True: "change the link", False: "host it yourself", None: "https: form not tried"}
+    what = {"blockable": "scripts, stylesheets, frames, fonts or icons (blocked by browsers)",
+            "upgradable": "images or media (upgraded or flagged by browsers)",
+            "form": "forms (browsers warn before submitting them)"}[kind]
+    verdict = {True: "change the link", False: "host it yourself",
+               None: "make it post to https://" if kind == "form" else "https: form not tried"}
     listed = [_clipped(_fill(verdicts, r)) for r in resources[:MAX_LISTED]]
     shown = "; ".join(f"{_clip(r.url, 300)} ({_clip(r.element, 100)}): {verdict[r.https_works]}"
                       for r in listed[:SHOWN_IN_DETAIL])
     more = f"; and {len(resources) - SHOWN_IN_DETAIL} more" if len(resources) > SHOWN_IN_DETAIL else ""
-    detail = f"{len(resources)} {what} load over http://: {shown}{more}{gaps}"
+    how = "post to" if kind == "form" else "load over"
+    detail = f"{len(resources)} {what} {how} http://: {shown}{more}{gaps}"
     data = {"resources": [{"url": r.url, "element": r.element, "found_in": r.found_in,
                            "https_works": r.https_works, "remedy": r.remedy} for r in listed],
             "total": len(resources)}
-    return Finding(f"mixed_content_{kind}", detail, address, data)
+    return Finding(FaultId(f"mixed_content_{kind}"), detail, address, data)
+
+
+MIXED_RESOURCES = MetricSpec("sslfault_mixed_content_resources",
+                             "Distinct http:// sub-resources on the target's HTTPS pages, by kind "
+                             "(latest scheduled run).", ("kind",))
+
+
+def _samples(target: Target, result: MixedContentResult) -> list[Sample]:
+    return [Sample(MIXED_RESOURCES.name, ("blockable",), result.blockable),
+            Sample(MIXED_RESOURCES.name, ("upgradable",), result.upgradable)]
+
+
+PLUGIN = CheckPlugin[NoSettings, MixedContentResult](
+    name="mixed_content",
+    summary="HTTPS pages that load sub-resources over http:// (blocked or upgraded, as Chromium does)",
+    run=run,
+    result_type=MixedContentResult,
+    faults=frozenset({FaultId.MIXED_CONTENT_BLOCKABLE, FaultId.MIXED_CONTENT_UPGRADABLE, FaultId.MIXED_CONTENT_FORM}),
+    metrics=(MIXED_RESOURCES,),
+    samples=_samples,
+)

@@ -8,6 +8,7 @@ URL nor a CRL is not a fault: many CAs (Let's Encrypt since 2025) run no OCSP.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
@@ -24,11 +25,14 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from exporter.pki.certinfo import describe
 from exporter.pki.paths import ca_issuers_urls, issued_by
 from exporter.checks.chain import _fetch_issuer  # shares the AIA cache with the chain check
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
+from exporter.target import Target
 from exporter.errors import DependencyError, InvalidResponse
-from exporter.models import CheckOutcome, Finding
+from exporter.checks.base import CheckPlugin, NoSettings
+from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.http import read_capped
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 OCSP_MAX_BYTES = 64 * 1024
 CRL_MAX_BYTES = 10 * 1024 * 1024
@@ -83,12 +87,12 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
     return [u for u in ocsp_urls if u.lower().startswith(web)], [u for u in crl_urls if u.lower().startswith(web)]
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     served: dict[bytes, tuple[list[str], tuple[bytes, ...]]] = {}  # leaf -> (addresses, a chain sent with it)
     for hs in await ctx.served_handshakes():
         served.setdefault(hs.chain_der[0], ([], hs.chain_der))[0].append(hs.address)
     statuses = await asyncio.gather(*(_leaf_status(ctx, tuple(a), chain) for a, chain in served.values()))
-    findings = [Finding("cert_revoked", s.detail, a, {"serial": s.serial, "source": s.source})
+    findings = [Finding(FaultId.CERT_REVOKED, s.detail, a, {"serial": s.serial, "source": s.source})
                 for s in statuses if s.status == "revoked" for a in s.addresses]
     return CheckOutcome(tuple(findings), RevocationResult(tuple(statuses)))
 
@@ -295,3 +299,12 @@ async def _download_crl(
     if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
         raise RevocationError("the CRL is not signed by the certificate's issuer")
     return crl, len(body)
+
+
+PLUGIN = CheckPlugin[NoSettings, RevocationResult](
+    name="revocation",
+    summary="the leaf's OCSP responder (else its CRL) does not say revoked",
+    run=run,
+    result_type=RevocationResult,
+    faults=frozenset({FaultId.CERT_REVOKED}),
+)

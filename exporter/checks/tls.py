@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
@@ -10,11 +11,15 @@ from cryptography import x509
 
 from exporter.pki.certinfo import CertSummary, describe, policy_findings, san_names, summarize, validity_findings
 from exporter.pki.names import covers
-from exporter.config import Target
-from exporter.engine.context import ProbeContext
+from exporter.target import Target
 from exporter.errors import InvalidResponse
-from exporter.models import CheckOutcome, Finding
+from exporter.checks.base import AddressFacts, CheckPlugin, Facts, MetricSpec, NoSettings, Sample
+from exporter.checks._metrics import CERT_INFO, CERT_NOT_AFTER, CERT_NOT_BEFORE, leaf_samples
+from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.tls import ConnectStatus, Handshake
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class TlsResult:
     addresses: tuple[AddressTls, ...]
 
 
-async def run(target: Target, ctx: ProbeContext) -> CheckOutcome:
+async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     served = await ctx.served_handshakes()
     now = ctx.now()
     # An unparsable leaf is reported by the chain check (cert_untrusted); here there are no facts to give.
@@ -66,7 +71,7 @@ async def _judge_address(
     if not covered:
         names = ", ".join(san_names(leaf)) or "no subjectAltName at all"
         findings.append(
-            Finding("cert_hostname_mismatch", f"{describe(leaf)} covers {names}, not {target.host}", hs.address)
+            Finding(FaultId.CERT_HOSTNAME_MISMATCH, f"{describe(leaf)} covers {names}, not {target.host}", hs.address)
         )
     no_sni_subject = None
     # Only meaningful when SNI clients get a right certificate; otherwise the mismatch above says it all.
@@ -82,10 +87,44 @@ def _judge_default(hs: Handshake, host: str) -> tuple[str | None, Finding | None
     """What a client sending no SNI gets (guide S8: IIS bindings without a host name)."""
     if hs.status is not ConnectStatus.OK or not hs.chain_der or not _parses(hs.chain_der[0]):
         detail = f"a client that sends no SNI cannot connect: {hs.error or 'unparsable certificate'}"
-        return None, Finding("sni_default_cert_mismatch", detail, hs.address)
+        return None, Finding(FaultId.SNI_DEFAULT_CERT_MISMATCH, detail, hs.address)
     leaf = x509.load_der_x509_certificate(hs.chain_der[0])
     if covers(leaf, host):
         return leaf.subject.rfc4514_string(), None
     names = ", ".join(san_names(leaf)) or "no subjectAltName"
     detail = f"without SNI the server presents {describe(leaf)} ({names}), which does not cover {host}"
-    return leaf.subject.rfc4514_string(), Finding("sni_default_cert_mismatch", detail, hs.address)
+    return leaf.subject.rfc4514_string(), Finding(FaultId.SNI_DEFAULT_CERT_MISMATCH, detail, hs.address)
+
+
+TLS_VERSION = MetricSpec("sslfault_tls_version", "TLS version negotiated on the address (latest scheduled run).",
+                         ("address",), "info")
+
+
+def _samples(target: Target, result: TlsResult) -> list[Sample]:
+    samples: list[Sample] = []
+    for a in result.addresses:
+        samples += leaf_samples(a.address, a.leaf)
+        if a.version:
+            samples.append(Sample(TLS_VERSION.name, (a.address,), {"version": a.version}))
+    return samples
+
+
+def _facts(result: TlsResult) -> Facts:
+    return Facts(addresses=tuple(
+        AddressFacts(a.address, tls_version=a.version, cipher=a.cipher, leaf_subject=a.leaf.subject,
+                     leaf_names=a.leaf.names, leaf_key_type=a.leaf.key_type, leaf_not_after=a.leaf.not_after)
+        for a in result.addresses))
+
+
+PLUGIN = CheckPlugin[NoSettings, TlsResult](
+    name="tls",
+    summary="the leaf each address serves: validity, host name, lifetime policy, key strength, no-SNI default",
+    run=run,
+    result_type=TlsResult,
+    faults=frozenset({FaultId.CERT_EXPIRED, FaultId.CERT_EXPIRING_SOON, FaultId.CERT_NOT_YET_VALID,
+                      FaultId.CERT_HOSTNAME_MISMATCH, FaultId.CERT_LIFETIME_EXCEEDS_POLICY,
+                      FaultId.CERT_WEAK_CRYPTO, FaultId.CERT_CRYPTO_REJECTED, FaultId.SNI_DEFAULT_CERT_MISMATCH}),
+    metrics=(CERT_NOT_AFTER, CERT_NOT_BEFORE, CERT_INFO, TLS_VERSION),
+    samples=_samples,
+    facts=_facts,
+)

@@ -22,9 +22,7 @@ from exporter.models import CheckResult
 from exporter.engine.runner import run_target
 from exporter.daemon.scheduler import Limits
 from exporter.engine.store import ResultsStore
-from exporter.views import target_summary
-
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2, "ok": 3, "pending": 4}
+from exporter.views import TargetView, target_view
 
 
 async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[str, Any]]:
@@ -33,20 +31,22 @@ async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[
     store.set_targets(targets)
     resources = Resources(config)
     limits = Limits(config.limits.max_concurrent_probes, config.limits.max_concurrent_per_host)
-    summaries: list[dict[str, Any]] = []
+    views: list[TargetView] = []
     start = time.monotonic()
 
     async def one(target: Target) -> None:
         results: dict[str, CheckResult] = await limits.run(target.host, lambda: run_target(target, resources))
         store.record(target, results)
-        summary = target_summary(store.get(target.name), None)  # type: ignore[arg-type]
-        summaries.append(summary)  # built once: the progress line and the final table share it
-        done = len(summaries)
+        state = store.get(target.name)
+        assert state is not None  # recorded just above; nothing removes targets here
+        view = target_view(state)
+        views.append(view)  # built once: the progress line and the final table share it
+        done = len(views)
         if progress:
-            out.write(f"\r\033[K[{done}/{len(targets)}] {target.name}: {summary['status']}")
+            out.write(f"\r\033[K[{done}/{len(targets)}] {target.name}: {view.status}")
         else:
-            out.write(f"[{done}/{len(targets)}] {target.name}: {summary['status']} "
-                      f"({len(summary['faults'])} fault(s))\n")
+            out.write(f"[{done}/{len(targets)}] {target.name}: {view.status} "
+                      f"({len(view.report['faults'])} fault(s))\n")
         out.flush()
 
     try:
@@ -55,9 +55,9 @@ async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[
         await resources.close()
     if progress:
         out.write(f"\r\033[K{len(targets)} target(s) checked in {time.monotonic() - start:.1f}s\n")
-    summaries.sort(key=lambda s: (SEVERITY_ORDER[s["status"]], s["days_to_expiry"] if s["days_to_expiry"] is not None
-                                  else float("inf"), s["name"]))
-    return summaries
+    views.sort(key=lambda v: (-v.severity_rank, v.days_to_expiry if v.days_to_expiry is not None else float("inf"),
+                              v.name))
+    return [v.as_json() for v in views]
 
 
 def render_table(summaries: list[dict[str, Any]]) -> str:

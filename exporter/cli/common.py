@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from exporter.config import Config, ConfigError, load_config
 
@@ -14,7 +14,7 @@ EXIT_OK, EXIT_CRITICAL, EXIT_USAGE = 0, 1, 2
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 too; keep its message format
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 too; keep its message format
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from exporter.checks import check_of
 from exporter.cli.common import EXIT_OK
 
 def add_parser(sub: Any) -> None:
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         print(json.dumps([
-            {"id": str(f.id), "severity": str(f.severity), "section": f.section, "check": f.check,
+            {"id": str(f.id), "severity": str(f.severity), "section": f.section, "check": check_of(f.id),
              "title": f.title, "summary": f.summary, "title_zh": f.title_zh, "summary_zh": f.summary_zh,
              "remedy": {"en": f.remedy_en, "zh": f.remedy_zh}}
             for f in FAULTS.values()

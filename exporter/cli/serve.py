@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-from exporter.cli.common import EXIT_OK, EXIT_USAGE, add_logging, check_listen, load_or_report, run_until_signalled
+from exporter.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_logging,
+    check_listen,
+    load_or_report,
+    run_until_signalled,
+)
 from exporter.config import ConfigError
+from exporter.http.healthcheck import DEFAULT_LISTEN, LISTEN_ENV
+
 
 def add_parser(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the exporter daemon")
     serve.add_argument("--config.file", dest="config_file", required=True)
-    serve.add_argument("--web.listen-address", dest="listen", default=":9793")
+    serve.add_argument("--web.listen-address", dest="listen", default=os.environ.get(LISTEN_ENV, DEFAULT_LISTEN),
+                       help=f"[HOST]:PORT to serve on (default: ${LISTEN_ENV}, else {DEFAULT_LISTEN})")
     serve.add_argument("--web.config.file", dest="web_config_file",
                        help="exporter-toolkit web config: TLS, client certificates, basic auth")
     serve.add_argument("--config.auto-reload-interval", dest="auto_reload", default=None, metavar="DURATION",
@@ -26,10 +37,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from exporter.logs import setup_logging
     from exporter.daemon.daemon import Daemon
     from exporter.http.app import serve
     from exporter.http.webconfig import load_web_config
+    from exporter.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
     config = load_or_report(args.config_file)

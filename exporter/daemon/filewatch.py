@@ -1,14 +1,14 @@
 """Watched certificate files: each file matching a `cert_files` glob is a target named `file:<path>`.
 
 A file is re-linted when it changes (inode, mtime or size of what the path resolves to,
-so certbot's symlink swaps count) and at least once per interval. A read or parse error
-is a fault on that file, never a crash.
+so certbot's symlink swaps count) and at least once per interval, by the `cert_files`
+check through the same runner as every other check. A read or parse error is a fault on
+that file, never a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import glob
 import logging
 import os
@@ -16,22 +16,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.certfiles.lint import lint_files
-from exporter.pki.certinfo import CertSummary
-from exporter.config import CertFilesConfig, Config, Target
-from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind
+from exporter.checks.cert_files import PLUGIN as CERT_FILES
+from exporter.checks.cert_files import CertFileSettings
+from exporter.config import CertFilesConfig, Config
+from exporter.engine.context import ProbeContext, Resources
+from exporter.engine.runner import run_check
 from exporter.engine.store import ResultsStore
+from exporter.target import Target
 
 log = logging.getLogger(__name__)
 
-CHECK_NAME = "cert_files"
+CHECK_NAME = CERT_FILES.name
 GROUP = "files"
 MAX_FILES = 10_000  # a glob that matches a whole disk must not swamp the exporter
-
-
-@dataclass(frozen=True)
-class CertFilesResult:
-    certificates: tuple[CertSummary, ...]  # leaf first
 
 
 @dataclass(frozen=True)
@@ -58,18 +55,6 @@ def _key_for(spec: CertFilesConfig, path: str) -> str | None:
     return spec.key.format(dir=str(file.parent), name=file.name, stem=file.stem)
 
 
-def _password(spec: CertFilesConfig) -> bytes | None:
-    if spec.password_env:
-        value = os.environ.get(spec.password_env)
-        return value.encode() if value is not None else None
-    if spec.password_file:
-        try:
-            return Path(spec.password_file).read_bytes().rstrip(b"\r\n")
-        except OSError:
-            return None
-    return None
-
-
 def expand(config: Config) -> list[WatchedFile]:
     files: dict[str, WatchedFile] = {}
     for spec in config.cert_files:
@@ -83,6 +68,8 @@ def expand(config: Config) -> list[WatchedFile]:
                 interval=spec.interval or config.defaults.interval, timeout=config.defaults.timeout, jitter=0,
                 expiry_warning_days=spec.expiry_warning_days or config.defaults.expiry_warning_days,
                 checks=(CHECK_NAME,),
+                settings=((CHECK_NAME, CertFileSettings(key_path=_key_for(spec, path), password_file=spec.password_file,
+                                                        password_env=spec.password_env)),),
             )
             files[path] = WatchedFile(target, spec, _key_for(spec, path))
     return list(files.values())
@@ -95,9 +82,13 @@ class CertFileWatcher:
         self._seen: dict[str, tuple[object, float]] = {}  # path -> (signature, last lint monotonic)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._resources: Resources | None = None
 
     def apply(self, config: Config) -> None:
         self.config = config
+        old, self._resources = self._resources, None  # made anew for this config when first needed
+        if old is not None:
+            old.retire()  # closed once a lint in flight that holds it is done
         self._seen.clear()  # settings may have changed: re-lint everything now
         self._wake.set()
         if self._task is None and config.cert_files:
@@ -109,6 +100,9 @@ class CertFileWatcher:
         if self._task:
             self._task.cancel()
             self._task = None
+        if self._resources is not None:
+            await self._resources.close()
+            self._resources = None
 
     async def _loop(self) -> None:
         while True:
@@ -138,20 +132,8 @@ class CertFileWatcher:
             if seen and seen[0] == signature and now - seen[1] < item.target.interval:
                 continue
             self._seen[item.target.name] = (signature, now)
-            result = await asyncio.to_thread(lint_one, item, config)
+            if self._resources is None:
+                self._resources = Resources(config)
+            async with self._resources.use() as resources:
+                result = await run_check(CHECK_NAME, CERT_FILES, item.target, ProbeContext(item.target, resources))
             self.store.record(item.target, {CHECK_NAME: result})
-
-
-def lint_one(item: WatchedFile, config: Config) -> CheckResult:
-    started, start = time.time(), time.monotonic()
-    try:
-        linted = lint_files(
-            [item.target.host], key_path=item.key_path, password=_password(item.spec),
-            ca_file=config.trust.ca_files, use_system_roots=config.trust.use_system,
-            now=dt.datetime.now(dt.timezone.utc), expiry_warning_days=item.target.expiry_warning_days,
-        )
-    except Exception as exc:  # noqa: BLE001 - lint_files promises not to raise; belt and braces
-        return CheckResult(item.target.name, CHECK_NAME, CheckStatus.ERROR, started, time.monotonic() - start,
-                           error_kind=ErrorKind.INTERNAL, error=f"{type(exc).__name__}: {exc}"[:500])
-    outcome = CheckOutcome(linted.findings, CertFilesResult(linted.certificates))
-    return CheckResult(item.target.name, CHECK_NAME, CheckStatus.OK, started, time.monotonic() - start, outcome)

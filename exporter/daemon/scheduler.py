@@ -113,6 +113,10 @@ class Scheduler:
         job = self._scheduler.get_job(_job_id(name))
         return job.next_run_time if job else None
 
+    def next_run_timestamp(self, name: str) -> float | None:
+        when = self.next_run(name)
+        return when.timestamp() if when else None
+
 
 def _job_id(name: str) -> str:
     return f"target:{name}"

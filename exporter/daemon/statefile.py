@@ -9,6 +9,7 @@ one; one bad entry is skipped and the others are kept. Saving replaces the file 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,8 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from exporter import __version__
-from exporter.config import Target
+from exporter.target import Target
 from exporter.daemon.codec import CodecError, decode, encode
 from exporter.engine.store import ResultsStore
 from exporter.models import CheckOutcome, CheckResult
@@ -34,25 +37,16 @@ ResultTypes = Mapping[str, type]  # check name -> the type of its CheckOutcome.r
 
 
 def default_result_types() -> dict[str, type]:
-    """Each check's result type. (To come from the check registry once checks declare it.)"""
-    from exporter.checks.caa import CaaResult
-    from exporter.checks.chain import ChainResult
-    from exporter.checks.dns import DnsResult
-    from exporter.checks.dns_validation import DnsValidationResult
-    from exporter.checks.domain_review import DomainReviewResult
-    from exporter.checks.file_validation import FileValidationResult
-    from exporter.checks.http import HttpResult
-    from exporter.checks.legacy_tls import LegacyTlsResult
-    from exporter.checks.mixed_content import MixedContentResult
-    from exporter.checks.reachability import ReachabilityResult
-    from exporter.checks.revocation import RevocationResult
-    from exporter.checks.tls import TlsResult
-    from exporter.daemon.filewatch import CHECK_NAME, CertFilesResult
+    """Each check's result type, as its plugin declares it."""
+    from exporter.checks import PLUGINS
 
-    return {"dns": DnsResult, "reachability": ReachabilityResult, "tls": TlsResult, "chain": ChainResult,
-            "caa": CaaResult, "dns_validation": DnsValidationResult, "file_validation": FileValidationResult,
-            "domain_review": DomainReviewResult, "http": HttpResult, "mixed_content": MixedContentResult,
-            "revocation": RevocationResult, "legacy_tls": LegacyTlsResult, CHECK_NAME: CertFilesResult}
+    return {name: plugin.result_type for name, plugin in PLUGINS.items()}
+
+
+def _settings_types() -> dict[str, type[BaseModel]]:
+    from exporter.checks import PLUGINS
+
+    return {name: plugin.settings for name, plugin in PLUGINS.items()}
 
 
 # -- saving --------------------------------------------------------------------------------
@@ -136,7 +130,7 @@ def restore(store: ResultsStore, path: str, result_types: ResultTypes | None = N
 def decode_entry(item: Any, types: ResultTypes) -> tuple[Target, dict[str, CheckResult], float]:
     if not isinstance(item, dict) or set(item) != {"target", "results", "last_run"}:
         raise CodecError("$", "expected an object with target, results and last_run")
-    target: Target = decode(Target, item["target"])
+    target = decode_target(item["target"])
     last_run: float = decode(float, item["last_run"])
     raw_results = decode(dict[str, Any], item["results"])
     results = {}
@@ -149,6 +143,19 @@ def decode_entry(item: Any, types: ResultTypes) -> tuple[Target, dict[str, Check
             raise CodecError(f"$.results.{name}", "the result belongs to another target or check")
         results[name] = result
     return target, results, last_run
+
+
+def decode_target(data: Any) -> Target:
+    """A Target; its per-check settings are each decoded as that check's own settings model."""
+    raw: Target = decode(Target, data, {(Target, "settings"): tuple[tuple[str, Any], ...]})
+    models = _settings_types()
+    settings = []
+    for name, value in raw.settings:
+        model = models.get(name)
+        if model is None:
+            raise CodecError("$.target.settings", f"no check named {name!r}")
+        settings.append((name, decode(model, value)))
+    return dataclasses.replace(raw, settings=tuple(settings))
 
 
 def _read(path: str) -> list[Any] | None:
@@ -197,7 +204,7 @@ def _untag(value: Any, depth: int) -> Any:
         return [_untag(v, depth + 1) for v in value]
     if not isinstance(value, dict):
         return value
-    if "__dc__" in value:
+    if "__dc__" in value or "__model__" in value:
         return _untag(value.get("fields"), depth + 1)
     if "__enum__" in value:
         return _untag(value.get("value"), depth + 1)

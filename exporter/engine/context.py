@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ssl
 import time
 import warnings
 from collections import OrderedDict
@@ -21,14 +22,17 @@ from typing import Any, TypeVar
 import aiohttp
 import certifi
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import Store
 
 from exporter.config import Config, Target
 from exporter.errors import DependencyError
 from exporter.net.dns import Resolution, make_resolver, resolve_addresses
+from exporter.net import hello
 from exporter.net.http import make_session
-from exporter.net.tls import ConnectStatus, Handshake, handshake
+from exporter.net.suites import select
+from exporter.net.tls import ConnectStatus, Handshake, capture_context, handshake, new_capture_context
 
 T = TypeVar("T")
 
@@ -101,6 +105,25 @@ class Resources:
         # CRLs can be megabytes, and a hostile certificate can name any CRL URL: bound the bytes kept.
         self.crl_cache = TTLCache(max_entries=64, max_weight=CRL_CACHE_BYTES)
         self._session: aiohttp.ClientSession | None = None
+        self._client_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._verified: ssl.SSLContext | None = None
+
+    def capture_context(self, target: Target) -> ssl.SSLContext:
+        """The capture context, with the target's client certificate when it configures one (built once
+        per config: a reload re-reads the files)."""
+        if not (target.client_cert and target.client_key):
+            return capture_context()
+        key = (target.client_cert, target.client_key)
+        if key not in self._client_contexts:
+            self._client_contexts[key] = new_capture_context(*key)
+        return self._client_contexts[key]
+
+    def verified_context(self) -> ssl.SSLContext:
+        """A client context trusting the configured roots, checking names: what a browser accepts."""
+        if self._verified is None:
+            self._verified = ssl.create_default_context(cadata="".join(
+                c.public_bytes(Encoding.PEM).decode() for c in self.roots) or None)
+        return self._verified
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -183,11 +206,25 @@ class ProbeContext:
 
     async def handshake(self, address: str, sni: str | None) -> Handshake:
         timeout = self.target.timeout
+        context = self.resources.capture_context(self.target)
         return await self._memoised(
             ("tls", address, sni),
             lambda: handshake(address, self.target.port, sni, connect_timeout=timeout * 0.4,
-                              handshake_timeout=timeout * 0.4),
+                              handshake_timeout=timeout * 0.4, context=context),
         )
+
+    async def tls12_flight(self, address: str) -> hello.Flight | None:
+        """The server's clear-text first flight to a TLS 1.2 ClientHello offering every secure suite
+        (chosen suite, client-certificate request), or None when the connection failed."""
+
+        async def probe() -> hello.Flight | None:
+            try:
+                return await hello.probe(address, self.target.port, self.default_sni(), select(insecure=False),
+                                         self.target.timeout * 0.3)
+            except (OSError, TimeoutError, ValueError):
+                return None
+
+        return await self._memoised(("tls12", address), probe)
 
     async def served_handshakes(self) -> list[Handshake]:
         """The handshakes (with the default SNI) that got a certificate, or DependencyError if none did."""

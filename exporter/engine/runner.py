@@ -7,14 +7,17 @@ import logging
 import ssl
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 import dns.exception
 
-from exporter.checks import CHECKS, Check
-from exporter.config import Config, Target
+from exporter.checks import PLUGINS
+from exporter.checks.base import CheckPlugin
+from exporter.config import Config
+from exporter.target import Target
 from exporter.engine.context import ProbeContext, Resources
-from exporter.errors import DependencyError, InvalidResponse, UnsupportedProbe
+from exporter.errors import CannotJudge, DependencyError, InvalidResponse, UnsupportedProbe
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind
 from exporter.net.http import BodyTooLarge
 
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 
 def classify(exc: BaseException) -> ErrorKind:
     """The one mapping from exceptions to error kinds."""
+    if isinstance(exc, CannotJudge):
+        return exc.kind
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError, dns.exception.Timeout)):
         return ErrorKind.TIMEOUT
     if isinstance(exc, DependencyError):
@@ -38,11 +43,18 @@ def classify(exc: BaseException) -> ErrorKind:
     return ErrorKind.INTERNAL
 
 
-async def run_check(name: str, check: Check, target: Target, ctx: ProbeContext) -> CheckResult:
+class UndeclaredFault(Exception):
+    """A check emitted a fault id its plugin does not declare: a bug, reported as an internal error."""
+
+
+async def run_check(name: str, check: CheckPlugin[Any, Any], target: Target, ctx: ProbeContext) -> CheckResult:
     started_at = time.time()
     start = time.monotonic()
     try:
-        outcome: CheckOutcome = await asyncio.wait_for(check.run(target, ctx), target.timeout)
+        outcome: CheckOutcome = await asyncio.wait_for(check.run_on(target, ctx), target.timeout)
+        undeclared = {f.fault for f in outcome.findings} - check.faults
+        if undeclared:
+            raise UndeclaredFault(f"{name} emitted {sorted(undeclared)}, which its plugin does not declare")
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes a CheckResult, never a crash
@@ -59,12 +71,13 @@ async def run_check(name: str, check: Check, target: Target, ctx: ProbeContext) 
 
 
 async def run_target(
-    target: Target, resources: Resources, checks: Mapping[str, Check] | None = None, ctx: ProbeContext | None = None
+    target: Target, resources: Resources, checks: Mapping[str, CheckPlugin[Any, Any]] | None = None,
+    ctx: ProbeContext | None = None,
 ) -> dict[str, CheckResult]:
     """Every enabled check of one target, concurrently, sharing one ProbeContext."""
-    table = checks or CHECKS
+    table = checks or PLUGINS
     ctx = ctx or ProbeContext(target, resources)
-    names = [n for n, check in table.items() if n in target.checks and check.applies(target)]
+    names = [n for n, check in table.items() if n in target.checks and check.applies_to(target)]
     try:
         results = await asyncio.gather(*(run_check(n, table[n], target, ctx) for n in names))
     finally:

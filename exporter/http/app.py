@@ -15,7 +15,7 @@ from exporter.http.exposition import Exposition
 from exporter.http.keys import DAEMON, EXPOSITION
 from exporter.http import statuspage
 from exporter.http.probe import ProbeHandler
-from exporter.views import all_targets, target_detail
+from exporter.views import all_views, target_detail
 from exporter.http.webconfig import BasicAuth, PasswordChecks, WebConfig
 from exporter.http.webconfig import middleware as webconfig_middleware
 
@@ -92,12 +92,13 @@ async def reload(request: web.Request) -> web.Response:
 
 async def api_targets(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    return web.json_response({"targets": all_targets(daemon.store, daemon.scheduler)}, dumps=_dumps)
+    views = all_views(daemon.store, daemon.scheduler.next_run_timestamp)
+    return web.json_response({"targets": [v.as_json() for v in views]}, dumps=_dumps)
 
 
 async def api_target(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    detail = target_detail(daemon.store, daemon.scheduler, request.match_info["name"])
+    detail = target_detail(daemon.store, request.match_info["name"], daemon.scheduler.next_run_timestamp)
     if detail is None:
         return web.json_response({"error": "no such target"}, status=404)
     return web.json_response(detail, dumps=_dumps)
@@ -108,12 +109,12 @@ def _dumps(value: object) -> str:
 
 
 def parse_listen_address(text: str) -> tuple[str | None, int]:
-    """':9793' (every interface, IPv4 and IPv6), '127.0.0.1:9793', '[::1]:9793', 'localhost:9793'.
+    """':17753' (every interface, IPv4 and IPv6), '127.0.0.1:17753', '[::1]:17753', 'localhost:17753'.
 
     Raises ValueError with a message fit for the user."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected [HOST]:PORT with a port from 1 to 65535, e.g. :9793, got {text!r}")
+        raise ValueError(f"expected [HOST]:PORT with a port from 1 to 65535, e.g. :17753, got {text!r}")
     host = host.strip("[]")
     return (host or None), int(port)
 

@@ -10,17 +10,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.checks.caa import CaaResult
-from exporter.checks.chain import ChainResult
-from exporter.checks.dns import DnsResult
-from exporter.checks.http import HttpResult
-from exporter.checks.mixed_content import MixedContentResult
-from exporter.checks.tls import TlsResult
-from exporter.config import Target
 from exporter.catalog.faults import get_fault
-from exporter.daemon.filewatch import CertFilesResult
-from exporter.models import CheckResult, CheckStatus, Severity
+from exporter.checks import PLUGINS, metric_specs
+from exporter.checks.base import MetricSpec
 from exporter.engine.store import ResultsStore, TargetState
+from exporter.models import CheckResult, CheckStatus, Severity
+from exporter.target import Target
 
 _LATEST = "(latest scheduled run)"
 
@@ -39,25 +34,24 @@ class FaultCollector(Collector):
         states = self.store.states() if self._states is None else self._states
         yield from self._faults(states)
         yield from self._checks(states)
-        yield from self._certificates(states)
-        yield from self._dns(states)
-        yield from self._caa(states)
-        yield from self._web(states)
+        yield from self._check_metrics(states)
         if self.include_exporter_metrics:
             yield from self._exporter()
 
     def _faults(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
-        fault = GaugeMetricFamily("sslfault_fault", f"1 for each active fault on a target {_LATEST}.",
-                                  labels=["target", "fault", "severity"])
+        fault = GaugeMetricFamily("sslfault_fault", f"1 for each active fault on a target, per address where the fault is "
+                                  f"about one (empty address: about the whole target) {_LATEST}.",
+                                  labels=["target", "fault", "severity", "address"])
         active = GaugeMetricFamily("sslfault_faults_active", f"Number of distinct active faults by severity {_LATEST}.",
                                    labels=["target", "severity"])
         for state in states:
-            ids = {f.fault for r in state.results.values() for f in r.outcome.findings}
+            # Addresses are bounded (the per-family address cap), so the label set stays bounded too.
+            found = {(f.fault, f.address or "") for r in state.results.values() for f in r.outcome.findings}
             counts = dict.fromkeys(Severity, 0)
-            for fault_id in sorted(ids):
-                severity = get_fault(fault_id).severity
-                counts[severity] += 1
-                fault.add_metric([state.target.name, fault_id, str(severity)], 1)
+            for fault_id in sorted({fault_id for fault_id, _ in found}):
+                counts[get_fault(fault_id).severity] += 1
+            for fault_id, address in sorted(found):
+                fault.add_metric([state.target.name, fault_id, str(get_fault(fault_id).severity), address], 1)
             for severity, count in counts.items():
                 active.add_metric([state.target.name, str(severity)], count)
         yield fault
@@ -81,92 +75,18 @@ class FaultCollector(Collector):
         yield duration
         yield last_run
 
-    def _certificates(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
-        not_after = GaugeMetricFamily("sslfault_cert_not_after_timestamp_seconds",
-                                      f"Leaf notAfter as served on the address, even when expired or untrusted {_LATEST}.",
-                                      labels=["target", "address"])
-        not_before = GaugeMetricFamily("sslfault_cert_not_before_timestamp_seconds",
-                                       f"Leaf notBefore as served on the address {_LATEST}.", labels=["target", "address"])
-        chain_after = GaugeMetricFamily("sslfault_chain_not_after_timestamp_seconds",
-                                        f"Earliest notAfter on the path the exporter built, trust anchor excluded {_LATEST}.",
-                                        labels=["target", "address"])
-        info = InfoMetricFamily("sslfault_cert", f"The leaf certificate served on the address {_LATEST}.",
-                                labels=["target", "address"])
-        version = InfoMetricFamily("sslfault_tls_version", f"TLS version negotiated on the address {_LATEST}.",
-                                   labels=["target", "address"])
+    def _check_metrics(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
+        """The families each check's plugin declares, filled from its results (only from verdicts)."""
+        families = {spec.name: _family(spec) for spec in metric_specs()}
         for state in states:
-            tls = _result(state, "tls", TlsResult)
-            for a in tls.addresses if tls else ():
-                labels = [state.target.name, a.address]
-                not_after.add_metric(labels, a.leaf.not_after)
-                not_before.add_metric(labels, a.leaf.not_before)
-                info.add_metric(labels, {
-                    "subject": a.leaf.subject, "issuer": a.leaf.issuer, "serial": a.leaf.serial,
-                    "fingerprint_sha256": a.leaf.fingerprint_sha256, "key_type": a.leaf.key_type,
-                })
-                if a.version:
-                    version.add_metric(labels, {"version": a.version})
-            files = _result(state, "cert_files", CertFilesResult)
-            if files and files.certificates:
-                # A file has no address: the label is empty. Chain expiry: every non-root certificate in it.
-                leaf, labels = files.certificates[0], [state.target.name, ""]
-                not_after.add_metric(labels, leaf.not_after)
-                not_before.add_metric(labels, leaf.not_before)
-                info.add_metric(labels, {
-                    "subject": leaf.subject, "issuer": leaf.issuer, "serial": leaf.serial,
-                    "fingerprint_sha256": leaf.fingerprint_sha256, "key_type": leaf.key_type,
-                })
-                chain_after.add_metric(labels, min(c.not_after for c in files.certificates
-                                                   if not c.self_signed or c is leaf))
-            chain = _result(state, "chain", ChainResult)
-            for c in chain.addresses if chain else ():
-                if c.chain_not_after is not None:
-                    chain_after.add_metric([state.target.name, c.address], c.chain_not_after)
-        yield not_after
-        yield not_before
-        yield chain_after
-        yield info
-        yield version
-
-    def _dns(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
-        addresses = GaugeMetricFamily("sslfault_dns_addresses", f"Addresses the name resolved to {_LATEST}.",
-                                      labels=["target", "family"])
-        for state in states:
-            dns = _result(state, "dns", DnsResult)
-            if dns:
-                addresses.add_metric([state.target.name, "ipv4"], len(dns.ipv4))
-                addresses.add_metric([state.target.name, "ipv6"], len(dns.ipv6))
-        yield addresses
-
-    def _caa(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
-        allowed = GaugeMetricFamily("sslfault_caa_issuance_allowed",
-                                    f"1 if CAA lets a configured CA issue for all the target's names, 0 if not {_LATEST}.",
-                                    labels=["target"])
-        for state in states:
-            caa = _result(state, "caa", CaaResult)
-            if caa and caa.issuance_allowed is not None:
-                allowed.add_metric([state.target.name], 1.0 if caa.issuance_allowed else 0.0)
-        yield allowed
-
-    def _web(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
-        status = GaugeMetricFamily("sslfault_http_status_code",
-                                   f"Status of the first configured path on the first address, by scheme {_LATEST}.",
-                                   labels=["target", "scheme"])
-        mixed = GaugeMetricFamily("sslfault_mixed_content_resources",
-                                  f"Distinct http:// sub-resources on the target's HTTPS pages, by kind {_LATEST}.",
-                                  labels=["target", "kind"])
-        for state in states:
-            http = _result(state, "http", HttpResult)
-            if isinstance(http, HttpResult):
-                for scheme, code in (("http", http.http_status), ("https", http.https_status)):
-                    if code is not None:  # no answer (e.g. nothing on port 80): no sample, not a fake code
-                        status.add_metric([state.target.name, scheme], code)
-            found = _result(state, "mixed_content", MixedContentResult)
-            if isinstance(found, MixedContentResult):
-                mixed.add_metric([state.target.name, "blockable"], found.blockable)
-                mixed.add_metric([state.target.name, "upgradable"], found.upgradable)
-        yield status
-        yield mixed
+            for name, result in state.results.items():
+                plugin = PLUGINS.get(name)
+                if plugin is None or result.status is not CheckStatus.OK:
+                    continue
+                for sample in plugin.samples_of(state.target, result.outcome.result):
+                    family = families[sample.metric]
+                    family.add_metric([state.target.name, *sample.labels], sample.value)  # type: ignore[arg-type]
+        yield from families.values()
 
     def _exporter(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
         runs = CounterMetricFamily("sslfault_check_runs", "Check runs since start, by outcome status.",
@@ -193,18 +113,36 @@ class FaultCollector(Collector):
         yield build
 
 
-def _result(state: TargetState, check: str, kind: type) -> object | None:
-    result = state.results.get(check)
-    if result is None or result.status is not CheckStatus.OK or not isinstance(result.outcome.result, kind):
-        return None
-    return result.outcome.result
+def _family(spec: MetricSpec) -> GaugeMetricFamily | InfoMetricFamily:
+    labels = ["target", *spec.labels]
+    if spec.kind == "info":
+        return InfoMetricFamily(spec.name, spec.help, labels=labels)
+    return GaugeMetricFamily(spec.name, spec.help, labels=labels)
 
 
-def render_results(target: Target, results: Mapping[str, CheckResult], include_exporter_metrics: bool = False) -> bytes:
-    """The exposition text for one run of one target (/probe?format=prometheus, tests)."""
+def render_results(target: Target, results: Mapping[str, CheckResult], include_exporter_metrics: bool = False,
+                   duration_seconds: float | None = None) -> bytes:
+    """The exposition text for one run of one target (/probe?format=prometheus, tests).
+
+    With a duration it also carries blackbox_exporter-style `sslfault_probe_success` and
+    `sslfault_probe_duration_seconds`, so a /probe scrape job can alert on one series."""
     store = ResultsStore()
     store.set_targets([target])
     store.record(target, results)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FaultCollector(store, include_exporter_metrics=include_exporter_metrics))
-    return generate_latest(registry)
+    text = generate_latest(registry)
+    if duration_seconds is None:
+        return text
+    judged = all(r.status is CheckStatus.OK for r in results.values())
+    critical = any(get_fault(f.fault).severity is Severity.CRITICAL for r in results.values() for f in r.outcome.findings)
+    success = 1 if judged and not critical else 0
+    probe = (
+        "# HELP sslfault_probe_success 1 if every check reached a verdict and none found a critical fault.\n"
+        "# TYPE sslfault_probe_success gauge\n"
+        f"sslfault_probe_success {success}\n"
+        "# HELP sslfault_probe_duration_seconds How long the probe took.\n"
+        "# TYPE sslfault_probe_duration_seconds gauge\n"
+        f"sslfault_probe_duration_seconds {duration_seconds:.6f}\n"
+    )
+    return text + probe.encode()

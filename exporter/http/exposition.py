@@ -11,7 +11,7 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 
 from exporter.http.collector import FaultCollector
 from exporter.engine.store import ResultsStore, TargetState
@@ -39,11 +39,21 @@ def _render(store: ResultsStore, states: list[TargetState], exporter_metrics: bo
     return split_families(generate_latest(registry).decode())
 
 
+def _standard_registry() -> CollectorRegistry:
+    """The standard process_* (CPU, memory, file descriptors) and python_* (GC, version) families."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
 class Exposition:
     def __init__(self, store: ResultsStore) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+        self._standard = _standard_registry()
         # A thread of its own: scrapes never queue behind checks' work in the default pool (page parsing).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
 
@@ -55,6 +65,11 @@ class Exposition:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def render(self) -> bytes:
+        """Everything /metrics serves: the exporter's families, then the process and Python ones."""
+        return self.render_exporter() + generate_latest(self._standard)
+
+    def render_exporter(self) -> bytes:
+        """The exporter's own families (what the FaultCollector says), per-target cached."""
         with self._lock:  # scrapes run in worker threads; one renders at a time
             skeleton = _render(self.store, [], exporter_metrics=True)  # headers, and the exporter's own samples
             samples: dict[str, list[str]] = {name: list(lines) for name, _, lines in skeleton}

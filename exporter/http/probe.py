@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import time
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,7 +22,8 @@ from exporter.models import CheckResult
 from exporter.http.collector import render_results
 from exporter.config import Config, Target, TargetConfig, resolve_target
 from exporter.engine.context import ProbeContext, Resources
-from exporter.report import addresses_of, build_report
+from exporter.report import build_report
+from exporter.views import resolved_addresses
 from exporter.engine.runner import run_target
 from exporter.net.guard import deny_private, is_private
 
@@ -82,20 +84,25 @@ class ProbeHandler:
             if slots.locked():
                 raise Refused(429, f"too many on-demand probes running (limit {config.probe.max_concurrent})")
             async with slots:
+                started = time.monotonic()
                 results = await self._probe(daemon, target, configured, config)
+                duration = time.monotonic() - started
         except ValueError:
             return _error(400, "port must be a number")
         except Refused as exc:
             return _error(exc.status, exc.reason)
         if fmt == "prometheus":
-            return web.Response(body=render_results(target, results), headers={"Content-Type": CONTENT_TYPE_LATEST})
-        report = build_report(target.host, target.port, addresses_of(results), results)
+            body = render_results(target, results, duration_seconds=duration)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        report = build_report(target.host, target.port, resolved_addresses(results), results)
         return web.json_response(report, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
     async def _probe(self, daemon: Daemon, target: Target, configured: bool, config: Config) -> dict[str, CheckResult]:
         if configured or config.probe.allow_private_addresses:
-            assert daemon.scheduler.resources is not None
-            async with daemon.scheduler.resources.use() as resources:
+            shared = daemon.scheduler.resources
+            if shared is None:
+                raise Refused(503, "the exporter is still starting")
+            async with shared.use() as resources:  # a reload meanwhile closes it only after this run
                 return await run_target(target, resources, ctx=ProbeContext(target, resources))
         # A host only a pattern allows: its own resources whose HTTP fetches (AIA, OCSP, CRL, page
         # resources) refuse private addresses too, so the probe cannot be steered inside the network.

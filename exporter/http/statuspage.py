@@ -8,7 +8,6 @@ auto-submits the filter form and keeps "12 s ago" current.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,7 +23,6 @@ from exporter.http.statuspage_render import (
     STATUSES,
     WORDS,
     Query,
-    address_rows,
     address_summary,
     badge,
     could_not_judge,
@@ -40,8 +38,7 @@ from exporter.http.statuspage_render import (
     timeline_svg,
     utc,
 )
-from exporter.engine.store import TargetState
-from exporter.views import target_detail, target_summary
+from exporter.views import target_detail, target_view
 
 STATIC_DIR = Path(__file__).with_name("static")
 _STATIC = {"statuspage.css": "text/css", "statuspage.js": "text/javascript"}
@@ -92,33 +89,16 @@ def parse_query(request: web.Request) -> Query:
     )
 
 
-def _plain_results(state: TargetState) -> dict[str, Any]:
-    out = {}
-    for name, result in state.results.items():
-        value = result.outcome.result
-        out[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else None
-    return out
-
-
-def _earliest(summary: dict[str, Any], results: dict[str, Any]) -> tuple[float | None, bool]:
-    """Earliest expiry on the served chains (leaf or intermediate) and whether the chain is the earlier."""
-    leaf = summary.get("not_after")
-    chain = results.get("chain") or {}
-    chain_dates = [a.get("chain_not_after") for a in chain.get("addresses", []) if a.get("chain_not_after")]
-    if chain_dates and (leaf is None or min(chain_dates) < leaf - 3600):
-        return min(chain_dates), True
-    return leaf, False
-
-
 def collect(daemon: Daemon) -> list[dict[str, Any]]:
     rows = []
     for state in daemon.store.states():
-        summary = target_summary(state, daemon.scheduler)
-        results = _plain_results(state)
-        summary["per_address"] = address_rows(summary["addresses"], results)
-        summary["warn_days"] = getattr(state.target, "expiry_warning_days", 21.0)
-        summary["timeline_not_after"], summary["chain_earlier"] = _earliest(summary, results)
-        rows.append(summary)
+        row = target_view(state, daemon.scheduler.next_run_timestamp).as_json()
+        # The timeline shows the earliest expiry on the served chains: an intermediate's when it runs out first.
+        leaf, chain = row["not_after"], row["chain_not_after"]
+        row["chain_earlier"] = chain is not None and (leaf is None or chain < leaf - 3600)
+        row["timeline_not_after"] = chain if row["chain_earlier"] else leaf
+        row["warn_days"] = row["expiry_warning_days"]
+        rows.append(row)
     return rows
 
 
@@ -284,12 +264,11 @@ async def target_page(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     name = request.match_info["name"]
     back = href("/", {"lang": q.lang} if q.lang_explicit else {})
-    detail = target_detail(daemon.store, daemon.scheduler, name)
+    detail = target_detail(daemon.store, name, daemon.scheduler.next_run_timestamp)
     if detail is None:
-        body = f'<p><a href="{back}">← {esc(w["back"])}</a></p><h1>{esc(w["not_found"])}</h1><p><code>{esc(name)}</code></p>'
-        return _page(request, q, w["not_found"], body, status=404)
+        missing = f'<p><a href="{back}">← {esc(w["back"])}</a></p><h1>{esc(w["not_found"])}</h1><p><code>{esc(name)}</code></p>'
+        return _page(request, q, w["not_found"], missing, status=404)
     port = f':{detail["port"]}' if detail.get("port") else ""
-    results = {n: r.get("result") for n, r in detail["results"].items()}
     body = [
         f'<p><a href="{back}">← {esc(w["back"])}</a></p>',
         f'<h1 class="tname">{esc(detail["name"])} {badge(detail["status"], q.lang)}</h1>',
@@ -302,7 +281,7 @@ async def target_page(request: web.Request) -> web.Response:
         f'({esc(w["every"].format(t=span(detail["interval_seconds"] or 0, q.lang)))})</span></dd></dl>',
         f'<section class="card"><h2>{esc(w["faults"])}</h2>{fault_list(detail["faults"], q.lang, open_=True)}'
         f'{could_not_judge(detail["checks"], q.lang)}</section>',
-        _address_table(address_rows(detail["addresses"], results), detail["faults"], now, q.lang),
+        _address_table(detail["per_address"], detail["faults"], now, q.lang),
         _checks_table(detail["results"], q.lang),
         _log_table(detail["log"], now, q.lang),
         f'<section class="card"><h2>{esc(w["json"])} <a class="small" href="{href("/api" + target_path(name))}">'
@@ -315,23 +294,21 @@ def _address_table(rows: list[dict[str, Any]], faults: list[dict[str, Any]], now
     w = WORDS[lang]
     out = []
     for row in rows:
-        reach, tls, chain = row["reachability"] or {}, row["tls"] or {}, row["chain"] or {}
-        leaf = tls.get("leaf") or {}
-        timing = " / ".join(f"{reach[k] * 1000:.1f} ms" for k in ("connect_seconds", "handshake_seconds")
-                            if isinstance(reach.get(k), (int, float)))
-        not_after = leaf.get("not_after")
+        timing = " / ".join(f"{row[k] * 1000:.1f} ms" for k in ("connect_seconds", "handshake_seconds")
+                            if isinstance(row.get(k), (int, float)))
+        not_after = row.get("leaf_not_after")
         expiry = expiry_text((not_after - now) / 86400, lang) if isinstance(not_after, (int, float)) else "—"
         gone = " expired" if isinstance(not_after, (int, float)) and not_after < now else ""
         here = "".join(f' <span class="pill sev-{esc(f["severity"])}">{esc(f["id"])}</span>'
                        for f in faults if f.get("address") == row["address"])
-        trusted = "" if not chain else w["trusted"] if chain.get("trusted") else w["untrusted"]
-        path = "<br>".join(esc(p) for p in chain.get("path") or [])
+        trusted = "" if row.get("trusted") is None else w["trusted"] if row["trusted"] else w["untrusted"]
+        path = "<br>".join(esc(p) for p in row.get("chain_path") or [])
         out.append(
             f'<tr><td data-label="{esc(w["address"])}"><code>{esc(row["address"])}</code>{here}</td>'
-            f'<td data-label="{esc(w["reach"])}">{esc(reach.get("status", "—"))} <span class="muted nw">{esc(timing)}</span></td>'
-            f'<td data-label="{esc(w["tls"])}">{esc(tls.get("version") or "—")} <span class="muted">{esc(tls.get("cipher") or "")}</span></td>'
-            f'<td data-label="{esc(w["cert"])}">{esc(leaf.get("subject") or "—")}<br><span class="muted">'
-            f'{esc(", ".join(leaf.get("names") or []))} {esc(leaf.get("key_type") or "")}</span><br>'
+            f'<td data-label="{esc(w["reach"])}">{esc(row.get("reachability") or "—")} <span class="muted nw">{esc(timing)}</span></td>'
+            f'<td data-label="{esc(w["tls"])}">{esc(row.get("tls_version") or "—")} <span class="muted">{esc(row.get("cipher") or "")}</span></td>'
+            f'<td data-label="{esc(w["cert"])}">{esc(row.get("leaf_subject") or "—")}<br><span class="muted">'
+            f'{esc(", ".join(row.get("leaf_names") or []))} {esc(row.get("leaf_key_type") or "")}</span><br>'
             f'<span class="exp{gone}" title="{esc(utc(not_after))}">{esc(expiry)}</span></td>'
             f'<td data-label="{esc(w["chain"])}">{esc(trusted)}<br><span class="muted">{path}</span></td></tr>'
         )

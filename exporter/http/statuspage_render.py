@@ -11,7 +11,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -136,7 +136,8 @@ def expiry_text(days: float | None, lang: str) -> str:
     w = WORDS[lang]
     if days is None:
         return "—"
-    return (w["expired_ago"] if days < 0 else w["expires_in"]).format(t=span(days * 86400, lang))
+    template: str = w["expired_ago"] if days < 0 else w["expires_in"]
+    return template.format(t=span(days * 86400, lang))
 
 
 def badge(status: str, lang: str) -> str:
@@ -192,17 +193,6 @@ def could_not_judge(checks: Mapping[str, Mapping[str, Any]], lang: str) -> str:
     return f'<p class="couldnot">{esc(WORDS[lang]["could_not"])}: {parts}</p>'
 
 
-def address_rows(addresses: Iterable[str], results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per-address results merged from the reachability, tls and chain checks (plain dicts)."""
-    by_check: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for check in ("reachability", "tls", "chain"):
-        result = results.get(check)
-        entries = result.get("addresses", []) if isinstance(result, Mapping) else []
-        by_check[check] = {e["address"]: e for e in entries if isinstance(e, Mapping) and "address" in e}
-    ordered = list(dict.fromkeys([*addresses, *(a for c in by_check.values() for a in c)]))
-    return [{"address": a, **{c: by_check[c].get(a) for c in by_check}} for a in ordered]
-
-
 def address_summary(rows: Sequence[Mapping[str, Any]], faults: Sequence[Mapping[str, Any]],
                     now: float, lang: str) -> str:
     w = WORDS[lang]
@@ -210,18 +200,16 @@ def address_summary(rows: Sequence[Mapping[str, Any]], faults: Sequence[Mapping[
         return "—"
     items = []
     for row in rows:
-        reach, tls, chain = row["reachability"], row["tls"], row["chain"]
         bits = []
-        if reach:
-            ok = reach.get("status") == "ok"
-            bits.append(f'<span class="pill {"good" if ok else "bad"}">{esc(reach.get("status"))}</span>')
-        if tls:
-            bits.append(esc(tls.get("version") or ""))
-            not_after = (tls.get("leaf") or {}).get("not_after")
-            if isinstance(not_after, (int, float)):
-                bits.append(f'<span title="{esc(utc(not_after))}">{esc(expiry_text((not_after - now) / 86400, lang))}</span>')
-        if chain:
-            trusted = bool(chain.get("trusted"))
+        if row.get("reachability"):
+            ok = row["reachability"] == "ok"
+            bits.append(f'<span class="pill {"good" if ok else "bad"}">{esc(row["reachability"])}</span>')
+        bits.append(esc(row.get("tls_version") or ""))
+        not_after = row.get("leaf_not_after")
+        if isinstance(not_after, (int, float)):
+            bits.append(f'<span title="{esc(utc(not_after))}">{esc(expiry_text((not_after - now) / 86400, lang))}</span>')
+        if row.get("trusted") is not None:
+            trusted = bool(row["trusted"])
             bits.append(f'<span class="pill {"good" if trusted else "bad"}">{esc(w["trusted" if trusted else "untrusted"])}</span>')
         here = [f for f in faults if f.get("address") == row["address"]]
         pill = ""

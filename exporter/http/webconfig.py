@@ -146,6 +146,12 @@ class BasicAuth:
         return ok
 
 
+# Liveness and readiness answer without credentials: they reveal nothing (a fixed text, or how
+# many targets wait for their first probe), and Docker's HEALTHCHECK and Kubernetes' probes
+# cannot send basic auth. TLS, when configured, still applies to them.
+OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
+
+
 class PasswordChecks:
     """bcrypt runs in its own small pool, never the default one that renders /metrics, and the wait is
     bounded: beyond `max_pending` checks in flight a request is refused at once instead of queueing, so
@@ -185,7 +191,7 @@ def middleware(config: WebConfig, checks: PasswordChecks | None = None) -> Calla
     @web.middleware
     async def secure(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                      ) -> web.StreamResponse:
-        if checks is not None:
+        if checks is not None and request.path not in OPEN_PATHS:
             ok = await checks.check(request.headers.get("Authorization"))
             if ok is None:
                 return web.Response(status=429, text="Too many password checks in progress, retry later\n",

@@ -42,6 +42,7 @@ class NameServer:
 class ZoneServers:
     zone: str
     servers: tuple[NameServer, ...]
+    omitted: int = 0  # name servers beyond MAX_NAME_SERVERS, not asked
 
     def describe(self) -> str:
         """'ns1.example.net (192.0.2.1), ns2.example.net (unresolvable: ...)' for details."""
@@ -77,7 +78,7 @@ async def find_zone_servers(resolver: dns.asyncresolver.Resolver, name: str) -> 
     servers = tuple(
         NameServer(n, r.addresses, None if r.addresses else r.failure_reason()) for n, r in zip(names, resolutions)
     )
-    return ZoneServers(candidate.to_text(omit_final_dot=True), servers)
+    return ZoneServers(candidate.to_text(omit_final_dot=True), servers, max(0, len(ns_names) - MAX_NAME_SERVERS))
 
 
 async def _ns_at(resolver: dns.asyncresolver.Resolver, name: dns.name.Name) -> list[str]:

@@ -20,9 +20,10 @@ class FamilyAnswer:
     """The answer for one record type: addresses, or why there are none."""
 
     rdtype: str  # "A" or "AAAA"
-    addresses: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()  # the first MAX_ADDRESSES_PER_FAMILY, in address order: what is probed
     error: str | None = None  # "nxdomain", "servfail", "timeout", "no_answer", "error"
     message: str | None = None
+    beyond_cap: tuple[str, ...] = ()  # the rest of the answer: compared with expected addresses, never probed
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class Resolution:
     @property
     def addresses(self) -> tuple[str, ...]:
         return self.a.addresses + self.aaaa.addresses
+
+    @property
+    def unprobed(self) -> tuple[str, ...]:
+        """Addresses the name has beyond the per-family cap: no check connects to them."""
+        return self.a.beyond_cap + self.aaaa.beyond_cap
 
     def failure_reason(self) -> str:
         """Why nothing resolved, in words, worst reason first."""
@@ -72,8 +78,10 @@ async def _resolve_family(resolver: dns.asyncresolver.Resolver, host: str, rdtyp
     except dns.exception.DNSException as exc:
         return FamilyAnswer(rdtype, error="error", message=f"DNS error for {host} {rdtype}: {_short(exc)}")
     # A name with hundreds of addresses (or a lying server) must not fan out into hundreds of probes.
-    addresses = tuple(sorted({r.address for r in answer}, key=_address_key))[:MAX_ADDRESSES_PER_FAMILY]
-    return FamilyAnswer(rdtype, addresses=addresses)
+    # The answer itself is bounded by the DNS message size (64 KiB), so the rest is kept for comparison only.
+    addresses = tuple(sorted({r.address for r in answer}, key=_address_key))
+    return FamilyAnswer(rdtype, addresses=addresses[:MAX_ADDRESSES_PER_FAMILY],
+                        beyond_cap=addresses[MAX_ADDRESSES_PER_FAMILY:])
 
 
 async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> Resolution:

@@ -15,6 +15,7 @@ import functools
 import socket
 import ssl
 import time
+import warnings
 from dataclasses import dataclass
 
 from exporter.net.guard import check_destination
@@ -47,16 +48,40 @@ class Handshake:
     handshake_seconds: float = 0.0
 
 
-@functools.lru_cache(maxsize=1)
-def capture_context() -> ssl.SSLContext:
-    """A client context that accepts any certificate so broken chains can be captured (built once)."""
+LEGACY_NAMES = ("TLSv1", "TLSv1.1")  # as ssl.SSLObject.version() names them
+
+
+def new_capture_context(client_cert: str | None = None, client_key: str | None = None,
+                        minimum: str = "TLSv1") -> ssl.SSLContext:
+    """A client context that accepts any certificate so broken chains can be captured.
+
+    It offers TLS 1.0 up to 1.3 at OpenSSL's security level 0, so a server that speaks only a
+    legacy version (or has a weak key) still hands over its certificate, to be judged and reported
+    as legacy or weak instead of "handshake failed"; the server picks its highest version, so
+    modern servers negotiate as usual. `client_cert`/`client_key`: presented when asked."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    # Accept weak server keys so they can be reported as weak instead of "handshake failed".
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 and small keys at higher levels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # offering legacy versions is the point here
+        ctx.minimum_version = getattr(ssl.TLSVersion, minimum.replace("TLSv1.", "TLSv1_"))
     ctx.set_alpn_protocols(["http/1.1"])
+    if client_cert and client_key:
+        ctx.load_cert_chain(client_cert, client_key)
     return ctx
+
+
+@functools.lru_cache(maxsize=1)
+def capture_context() -> ssl.SSLContext:
+    """The shared capture context without a client certificate (built once, never modified)."""
+    return new_capture_context()
+
+
+@functools.lru_cache(maxsize=1)
+def modern_context() -> ssl.SSLContext:
+    """Like the capture context, but TLS 1.2 and later only: does the server speak a current version?"""
+    return new_capture_context(minimum="TLSv1.2")
 
 
 def _served_chain(ssl_object: ssl.SSLObject) -> tuple[bytes, ...]:

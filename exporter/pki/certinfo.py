@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from exporter.models import Finding
+from exporter.models import FaultId, Finding
 
 UTC = dt.timezone.utc
 
@@ -127,14 +127,13 @@ def validity_findings(
     name = describe(cert)
     if not_after < now:
         days = (now - not_after).total_seconds() / 86400
-        return [Finding("cert_expired", f"{name} expired {not_after:%Y-%m-%d %H:%M} UTC ({days:.0f} days ago)", address)]
+        return [Finding(FaultId.CERT_EXPIRED, f"{name} expired {not_after:%Y-%m-%d %H:%M} UTC ({days:.0f} days ago)", address)]
     if not_before > now:
-        return [Finding("cert_not_yet_valid", f"{name} is valid only from {not_before:%Y-%m-%d %H:%M} UTC", address)]
+        return [Finding(FaultId.CERT_NOT_YET_VALID, f"{name} is valid only from {not_before:%Y-%m-%d %H:%M} UTC", address)]
     left = (not_after - now).total_seconds() / 86400
     if left < warning_days:
         return [
-            Finding(
-                "cert_expiring_soon",
+            Finding(FaultId.CERT_EXPIRING_SOON,
                 f"{name} expires {not_after:%Y-%m-%d %H:%M} UTC, in {left:.1f} days (threshold {warning_days:g})",
                 address,
             )
@@ -150,8 +149,7 @@ def policy_findings(cert: x509.Certificate, address: str | None = None) -> list[
     lifetime = not_after - not_before + dt.timedelta(seconds=1)  # BR: the period is inclusive
     if not is_self_signed(cert) and lifetime > dt.timedelta(days=cap):
         findings.append(
-            Finding(
-                "cert_lifetime_exceeds_policy",
+            Finding(FaultId.CERT_LIFETIME_EXCEEDS_POLICY,
                 f"{describe(cert)} is valid {lifetime.total_seconds() / 86400:.0f} days; certificates issued from "
                 f"{not_before:%Y-%m-%d} may be valid at most {cap} days",
                 address,
@@ -172,5 +170,5 @@ def policy_findings(cert: x509.Certificate, address: str | None = None) -> list[
     if isinstance(key, dsa.DSAPublicKey):
         weak.append("DSA key")
     if weak:
-        findings.append(Finding("cert_weak_crypto", f"{describe(cert)}: {', '.join(weak)}", address))
+        findings.append(Finding(FaultId.CERT_WEAK_CRYPTO, f"{describe(cert)}: {', '.join(weak)}", address))
     return findings

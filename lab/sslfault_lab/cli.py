@@ -12,7 +12,7 @@ from exporter.cli.common import EXIT_OK, EXIT_USAGE, add_logging, check_listen, 
 
 def add_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="start the fault lab and an exporter watching it")
-    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9793")
+    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:17753")
     demo.add_argument("--interval", default="30s")
     add_logging(demo)
 

@@ -58,23 +58,26 @@ REVIEW_HOST = "secure-bank.test"
 
 
 class FullLab:
-    """The TLS scenarios plus the issuance and web additions, all in one loopback /24."""
+    """The TLS scenarios plus the issuance, web and TLS-configuration additions, all in one loopback /24."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.issuance: Any = None
         self.web: Any = None
+        self.tls_configs: Any = None
 
     async def start(self) -> FullLab:
         from sslfault_lab.issuance import start_issuance_lab
+        from sslfault_lab.tls_configs import start_tls_config_lab
         from sslfault_lab.web import start_web_lab
 
         self.issuance = await start_issuance_lab(self.lab)
         self.web = await start_web_lab(self.lab)
+        self.tls_configs = await start_tls_config_lab(self.lab)
         return self
 
     async def stop(self) -> None:
-        for part in (self.web, self.issuance):
+        for part in (self.tls_configs, self.web, self.issuance):
             if part is not None:
                 await part.stop()
 
@@ -90,6 +93,7 @@ class FullLab:
             out[scenario.name] = (target, frozenset(scenario.expected_faults))
         out.update(exporter_targets(self.issuance))
         out.update(self.web.exporter_targets())
+        out.update(self.tls_configs.exporter_targets())
         out["review: secure-bank"] = ({"host": REVIEW_HOST, "checks": ["domain_review"]},
                                       frozenset({"domain_review_risk"}))
         return out
@@ -137,4 +141,4 @@ async def run_demo(listen: str, interval: str = "30s") -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run_demo("127.0.0.1:9793"))
+    asyncio.run(run_demo("127.0.0.1:17753"))

@@ -5,6 +5,7 @@ Attaches to a running `Lab` and uses the free addresses .3-.9 of its /24:
   .4 ns2.issuance.<domain>  the same zone without one TXT record (a provider that lost it)
   .5 a "recursive resolver" with stale data (an old TXT value still cached)
   .6-.9 web servers for file validation: https on the lab port, http on `http_port`
+  .244 http only and .245 https only (file validation passes on either scheme)
 The lab's own DNS server (.1) plays the up-to-date recursive resolver: it gets the CAA
 cases in the lab zone, the TLD zone (so a climb ends in NOERROR, not REFUSED) and a copy
 of the delegated zone, as a resolver would have fetched it from ns1.
@@ -43,6 +44,7 @@ FILE_TOKEN = "lab-file-token-20240101"
 TXT_OK, TXT_NEW, TXT_OLD = "lab-txt-token-ok", "lab-txt-token-new", "lab-txt-token-old"
 NS1, NS2, STALE, WEB_OK, WEB_404, WEB_REDIRECT, WEB_WRONG = 3, 4, 5, 6, 7, 8, 9
 NOBODY = 254  # nothing listens here: connections are refused
+WEB_HTTP_ONLY, WEB_HTTPS_ONLY = 244, 245  # one scheme only (a site before its first certificate; no port 80)
 
 # -- CAA cases (names relative to caa.<domain>) -----------------------------------------------
 
@@ -169,6 +171,12 @@ TXT_CASES: tuple[TxtCase, ...] = (
 # not serve: the check must follow it to the lab zone's own server. (Knot does not chase CNAMEs
 # across zones, and neither does the stale resolver, so only the lab's resolver is used for it.)
 TXT_CNAME_CASE = TxtCase("TXT behind a CNAME into another zone", "txt-cname", TXT_OK, _OK)
+# ACME dns-01 (RFC 8555): _acme-challenge.<host>, a new value per order and, for a certificate covering
+# the name and its wildcard, two values at once; often delegated by CNAME to a zone an ACME client may
+# update (acme-dns). acme.issuance.<domain> holds two tokens; acme-delegated is a CNAME out of the zone.
+ACME_HOST, ACME_DELEGATED_HOST = "acme", "acme-delegated"
+ACME_TOKENS = ("acme-token-for-the-name", "acme-token-for-the-wildcard")
+ACME_DELEGATED_TOKEN = "acme-token-via-acme-dns"
 
 # -- file validation cases (hosts relative to <domain>) ----------------------------------------
 
@@ -184,15 +192,17 @@ class FileCase:
 FILE_CASES: tuple[FileCase, ...] = (
     FileCase("file served", "file-ok", (WEB_OK,), frozenset()),
     FileCase("file missing (404)", "file-missing", (WEB_404,), frozenset(
-        {("file_validation_unreachable", "http", WEB_404), ("file_validation_unreachable", "https", WEB_404)})),
+        {("file_validation_unreachable", "http and https", WEB_404)})),
+    FileCase("served over http, nothing on 443", "file-http-only", (WEB_HTTP_ONLY,), frozenset()),
+    FileCase("served over https, nothing on port 80", "file-https-only", (WEB_HTTPS_ONLY,), frozenset()),
     FileCase("file redirected (301 to https)", "file-redirect", (WEB_REDIRECT,),
              frozenset({("file_validation_redirect", "http", WEB_REDIRECT)})),
     FileCase("file with a wrong token", "file-wrong", (WEB_WRONG,), frozenset(
         {("file_validation_mismatch", "http", WEB_WRONG), ("file_validation_mismatch", "https", WEB_WRONG)})),
     FileCase("one of two addresses misses the file", "file-multi", (WEB_OK, WEB_404), frozenset(
-        {("file_validation_unreachable", "http", WEB_404), ("file_validation_unreachable", "https", WEB_404)})),
+        {("file_validation_unreachable", "http and https", WEB_404)})),
     FileCase("nothing listens", "file-down", (NOBODY,), frozenset(
-        {("file_validation_unreachable", "http", NOBODY), ("file_validation_unreachable", "https", NOBODY)})),
+        {("file_validation_unreachable", "http and https", NOBODY)})),
 )
 
 # -- zone data ----------------------------------------------------------------------------------
@@ -224,6 +234,7 @@ def delegation_records(domain: str, network: str) -> dict[str, list[RecordSpec]]
     for case in FILE_CASES:
         records[f"{case.host}.{domain}"] = [("A", TTL, f"{network}.{o}") for o in case.octets]
     records[f"_dnsauth.{TXT_CNAME_CASE.host}.{domain}"] = [("TXT", TTL, f'"{TXT_CNAME_CASE.value}"')]
+    records[f"{ACME_DELEGATED_HOST}-challenge.acme-dns.{domain}"] = [("TXT", TTL, f'"{ACME_DELEGATED_TOKEN}"')]
     return records
 
 
@@ -242,6 +253,9 @@ def issuance_zone_records(domain: str, network: str, variant: TxtVariant) -> dic
             records[f"_dnsauth.{host}.{zone}"] = [("TXT", TTL, f'"{v}"') for v in values]
     cname = TXT_CNAME_CASE.host
     records[f"_dnsauth.{cname}.{zone}"] = [("CNAME", TTL, f"_dnsauth.{cname}.{domain}")]
+    records[f"_acme-challenge.{ACME_HOST}.{zone}"] = [("TXT", TTL, f'"{v}"') for v in ACME_TOKENS]
+    records[f"_acme-challenge.{ACME_DELEGATED_HOST}.{zone}"] = [
+        ("CNAME", TTL, f"{ACME_DELEGATED_HOST}-challenge.acme-dns.{domain}")]
     return records
 
 
@@ -355,8 +369,8 @@ def _extend_lab_dns(ilab: IssuanceLab) -> None:
         dns.set_behaviour(name, behaviour)
 
 
-def _sites(ilab: IssuanceLab) -> dict[int, tuple[HttpSite, HttpSite]]:
-    """(http site, https site) per web server address."""
+def _sites(ilab: IssuanceLab) -> dict[int, tuple[HttpSite | None, HttpSite | None]]:
+    """(http site, https site) per web server address; None: nothing listens for that scheme."""
     hsts = (("Strict-Transport-Security", "max-age=300"),)
     token = HttpResponse(200, f"{FILE_TOKEN}\n".encode(), headers=hsts)
     home = f"https://{ilab.file_host('file-ok')}:{ilab.lab.port}/"
@@ -367,24 +381,35 @@ def _sites(ilab: IssuanceLab) -> dict[int, tuple[HttpSite, HttpSite]]:
     https_url = f"https://{ilab.file_host('file-redirect')}:{ilab.lab.port}{VALIDATION_PATH}"
     redirect = HttpSite(default=HttpResponse(301, b"", headers=(("Location", https_url),)))
     wrong = HttpSite({VALIDATION_PATH: HttpResponse(200, b"lab-file-token-from-an-older-order\n")})
+    token_only = HttpSite({VALIDATION_PATH: token}, default=HttpResponse(200, b"welcome\n"))
     return {WEB_OK: (ok_http, ok_https), WEB_404: (missing, missing), WEB_REDIRECT: (redirect, ok_https),
-            WEB_WRONG: (wrong, wrong)}
+            WEB_WRONG: (wrong, wrong), WEB_HTTP_ONLY: (token_only, None), WEB_HTTPS_ONLY: (None, token_only)}
 
 
 async def _start_web(ilab: IssuanceLab) -> None:
     lab = ilab.lab
     names = [ilab.file_host(c.host) for c in FILE_CASES]
     identity = await asyncio.to_thread(_write_identity, lab, names)
-    for octet, (http_site, https_site) in _sites(ilab).items():
+    sites = _sites(ilab)
+    # Sites with both schemes first: the first http socket picks the one http port every site shares.
+    for octet, (http_site, https_site) in sorted(sites.items(), key=lambda item: None in item[1]):
         address = ilab.address(octet)
-        https_sock = bind_tcp(address, lab.port)  # first, so the kernel's pick for http cannot take it
+        # https first, so the kernel's pick for http cannot take the lab port.
+        https_sock = bind_tcp(address, lab.port) if https_site is not None else None
         try:
-            http_sock = bind_tcp(address, ilab.http_port)  # 0 the first time: one free port for every site
+            http_sock = bind_tcp(address, ilab.http_port) if http_site is not None else None
         except OSError:
-            https_sock.close()
+            if https_sock is not None:
+                https_sock.close()
             raise
-        ilab.http_port = http_sock.getsockname()[1]
-        for service, sock in ((HttpService(http_site), http_sock), (TlsService(identity, https_site), https_sock)):
+        if http_sock is not None:
+            ilab.http_port = http_sock.getsockname()[1]
+        services: list[tuple[Service, Any]] = []
+        if http_site is not None:
+            services.append((HttpService(http_site), http_sock))
+        if https_site is not None:
+            services.append((TlsService(identity, https_site), https_sock))
+        for service, sock in services:
             ilab.services.append(service)
             await service.start(sock)
 

@@ -297,7 +297,8 @@ class WebLab:
         for name in [*HTTP_CASES, "tls-modern", "rev-none"]:
             vhosts[self.host(name)] = VHost(*http_sites(self.host(name), name, self.port))
         for page in PAGES:
-            mixed = frozenset(f"mixed_content_{k}" for k in ("blockable", "upgradable") if getattr(page, k))
+            mixed = frozenset(f"mixed_content_{k}" for k, urls in (("blockable", page.blockable),
+                              ("upgradable", page.upgradable), ("form", page.forms)) if urls)
             self._case(page.name, ("mixed_content",), mixed, page.description, www_addr, page=page)
             vhosts[self.host(page.name)] = self._page_vhost(page)
         for host in ("ocsp", "crl"):
@@ -332,6 +333,8 @@ class WebLab:
         routes = {"/": html}
         routes |= {path: HttpResponse(200, page.render(text, values).encode() or ASSET_TYPES[".png"][1], ctype)
                    for path, (ctype, text) in page.files.items()}
+        routes |= {path: HttpResponse(301, b"moved\n", headers=(("Location", page.render(to, values)),))
+                   for path, to in page.redirects.items()}
         return VHost(redirect_site(self.host(page.name), self.port), HttpSite(routes))
 
     def _revocation_identities(self, revocation: Revocation, vhosts: dict[str, VHost]) -> dict[str, TlsIdentity]:

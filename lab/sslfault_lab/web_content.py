@@ -50,6 +50,7 @@ class MixedPage:
     upgraded_by_policy: tuple[str, ...] = ()
     header_csp: str | None = None
     files: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (content type, template)
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> 301 Location (a template)
     script_only: tuple[str, ...] = ()  # insecure URLs only a script creates: Chromium-only, by design
     # URLs whose class follows specs.md where Chromium differs: url -> the class Chromium reports.
     chromium_differs: dict[str, str] = field(default_factory=dict)
@@ -103,15 +104,25 @@ PAGES: tuple[MixedPage, ...] = (
         blockable=("$A/pic-source.png", "$A/pic-img.png"),
     ),
     MixedPage(
-        "mc-blockable", "script, stylesheet, iframe, object, embed; link rel=icon is upgradable per specs.md "
-        "(Chromium blocks favicons)",
+        "mc-blockable", "script, stylesheet, iframe, object, embed, and link rel=icon (Chromium blocks favicons)",
         _page("blockable", '<link rel="stylesheet" href="$A/style.css"><script src="$A/lib.js"></script>'
               '<link rel="icon" href="$A/favicon.ico">',
               '<iframe src="$A/frame.html"></iframe><object data="$A/object.html" type="text/html"></object>'
               '<embed src="$A/embed.html" type="text/html">'),
-        blockable=("$A/style.css", "$A/lib.js", "$A/frame.html", "$A/object.html", "$A/embed.html"),
-        upgradable=("$A/favicon.ico",),
-        chromium_differs={"$A/favicon.ico": "blockable"},
+        blockable=("$A/style.css", "$A/lib.js", "$A/frame.html", "$A/object.html", "$A/embed.html",
+                   "$A/favicon.ico"),
+    ),
+    MixedPage(
+        "mc-redirects", "a stylesheet and the implicit /favicon.ico whose https: URLs redirect to http:",
+        _page("redirects", '<link rel="stylesheet" href="/moved.css">', "<p>no icon named</p>"),
+        blockable=("$A/moved.css", "$A/favicon.ico"),
+        redirects={"/moved.css": "$A/moved.css", "/favicon.ico": "$A/favicon.ico"},
+    ),
+    MixedPage(
+        "mc-icon-redirect", "a named https: favicon that redirects to http:",
+        _page("icon redirect", '<link rel="icon" href="/icon.png">', ""),
+        blockable=("$A/icon.png",),
+        redirects={"/icon.png": "$A/icon.png"},
     ),
     MixedPage(
         "mc-preload", "link rel=preload by as=, and rel=modulepreload",
@@ -169,7 +180,7 @@ PAGES: tuple[MixedPage, ...] = (
         upgradable=("$A/works.png", "$L/broken.png", "$A/no-head.png"),
     ),
     MixedPage(
-        "mc-form", "a form posting to http: is flagged, but it is not a sub-resource",
+        "mc-form", "a form posting to http: (its own fault: Chromium warns before submitting)",
         _page("form", "", '<form action="$A/submit" method="post"><input name="q"></form>'),
         forms=("$A/submit",),
     ),
@@ -207,6 +218,8 @@ def http_sites(host: str, name: str, port: int) -> tuple[HttpSite, HttpSite]:
         "web-two-sites": (HttpSite(default=_html("Old shop")), _html("New shop", HSTS)),
         "web-500": (redirect, HttpSite(default=_html("server error", HSTS, status=500))),
         "web-no-hsts": (redirect, _html(f"{name} site")),
+        "web-https-to-http": (HttpSite(default=_html("plain site")), HttpSite(default=HttpResponse(
+            301, b"moved\n", headers=(("Location", f"http://{host}:{port}/"), HSTS)))),
     }
     http, https = table[name]
     return http, https if isinstance(https, HttpSite) else HttpSite(default=https)
@@ -221,6 +234,8 @@ HTTP_CASES = {
     "web-500": (frozenset({"https_error_status"}), "HTTPS answers 500"),
     "web-no-hsts": (frozenset({"hsts_missing"}), "HTTPS 200 without Strict-Transport-Security"),
     "web-no-http": (frozenset(), "nothing listens on the HTTP port: not a fault"),
+    "web-https-to-http": (frozenset({"https_redirects_to_http", "http_not_redirected"}),
+                          "HTTPS redirects to the plain-HTTP site, which serves it"),
 }
 REVOCATION_CASES = {  # name -> (ocsp path or None, crl?, revoked?, faults, error)
     "rev-ocsp-good": ("/delegated", False, False, frozenset(), False),

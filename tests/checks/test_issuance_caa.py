@@ -114,7 +114,7 @@ def test_metric_absent_when_the_check_errored(ilab: IssuanceLab) -> None:
 def _caa_without_ca_identifiers(ilab: IssuanceLab, name: str) -> CheckResult:
     data = ilab.config_dict({"host": ilab.caa_name(name)})
     config = Config.model_validate(data)
-    assert CHECKS["caa"].applies(config.resolved_targets()[0])
+    assert CHECKS["caa"].applies_to(config.resolved_targets()[0])
     return asyncio.run(run_once(config))["caa"]
 
 

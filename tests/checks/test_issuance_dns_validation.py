@@ -11,6 +11,10 @@ from exporter.checks import CHECKS
 from exporter.checks.dns_validation import DnsValidationResult
 from exporter.config import Config
 from sslfault_lab.issuance import (
+    ACME_DELEGATED_HOST,
+    ACME_DELEGATED_TOKEN,
+    ACME_HOST,
+    ACME_TOKENS,
     NS1,
     NS2,
     STALE,
@@ -115,5 +119,35 @@ def test_find_zone_servers_climbs_to_the_delegated_zone(ilab: IssuanceLab) -> No
 
 def test_dns_validation_applies_only_when_configured(ilab: IssuanceLab) -> None:
     target = Config.model_validate(ilab.config_dict({"host": ilab.txt_host("txt-ok")})).resolved_targets()[0]
-    assert not CHECKS["dns_validation"].applies(target)
-    assert CHECKS["dns_validation"].applies(txt_config(ilab, "txt-ok", TXT_OK).resolved_targets()[0])
+    assert not CHECKS["dns_validation"].applies_to(target)
+    assert CHECKS["dns_validation"].applies_to(txt_config(ilab, "txt-ok", TXT_OK).resolved_targets()[0])
+
+
+@pytest.mark.parametrize("token", ACME_TOKENS)
+def test_acme_challenge_record_with_two_tokens(ilab: IssuanceLab, token: str) -> None:
+    """dns-01 for a name and its wildcard: two TXT values at once; each order's value is found."""
+    host = ilab.txt_host(ACME_HOST)
+    result = run_txt(txt_config(ilab, ACME_HOST, token, record=f"_acme-challenge.{host}"))
+    assert result.outcome.findings == ()
+    view: DnsValidationResult = result.outcome.result
+    assert view.record == f"_acme-challenge.{host}"
+    assert all(v.status == "match" for v in view.authoritative)
+
+
+def test_acme_challenge_from_an_earlier_order_is_a_mismatch(ilab: IssuanceLab) -> None:
+    host = ilab.txt_host(ACME_HOST)
+    result = run_txt(txt_config(ilab, ACME_HOST, "token-of-the-next-order", record=f"_acme-challenge.{host}"))
+    assert {f.fault for f in result.outcome.findings} == {"dns_validation_record_mismatch"}
+    assert ACME_TOKENS[0] in result.outcome.findings[0].detail
+
+
+def test_acme_challenge_delegated_by_cname_is_followed(ilab: IssuanceLab) -> None:
+    """_acme-challenge CNAMEd to an acme-dns zone: the value is read where the CNAME points."""
+    host = ilab.txt_host(ACME_DELEGATED_HOST)
+    data = ilab.config_dict({"host": host, "checks": ["dns_validation"],
+                             "dns_validation": {"value": ACME_DELEGATED_TOKEN, "record": f"_acme-challenge.{host}"}})
+    data["resolver"]["nameservers"] = [ilab.lab.nameserver]  # the stale server is no real resolver
+    result = run_txt(Config.model_validate(data))
+    assert result.outcome.findings == ()
+    view: DnsValidationResult = result.outcome.result
+    assert view.queried != view.record and view.queried.endswith(ilab.lab.domain)

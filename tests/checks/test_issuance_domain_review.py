@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from exporter.checks.domain_review import WORDS, review_name, run
+from exporter.checks.base import NoSettings
+from exporter.checks.domain_review import WORDS, review_name, run, split_suffix
 from exporter.config import Config, Target
 from sslfault_lab.scenarios import SPECS
 
@@ -77,9 +78,20 @@ def _target(host: str, names: list[str]) -> Target:
 
 def test_check_reviews_every_certificate_name_once() -> None:
     target = _target("shop.com", ["shop.com", "*.shop.com", "my-bank.com", "bank.example"])
-    outcome = asyncio.run(run(target, None))
+    outcome = asyncio.run(run(target, NoSettings(), None))
     assert [f.data["name"] for f in outcome.findings] == ["my-bank.com", "bank.example"]
     assert all(f.fault == "domain_review_risk" for f in outcome.findings)
     assert "'bank'" in outcome.findings[0].detail
-    ip = asyncio.run(run(_target("192.0.2.10", []), None))
+    ip = asyncio.run(run(_target("192.0.2.10", []), NoSettings(), None))
     assert [f.data["name"] for f in ip.findings] == ["192.0.2.10"]
+
+
+@pytest.mark.parametrize(("name", "left", "suffix"), [
+    ("shop.bank.co.id", ["shop", "bank"], "co.id"),  # a second-level suffix no built-in list had
+    ("a.b.pvt.k12.ma.us", ["a", "b"], "pvt.k12.ma.us"),  # four labels deep
+    ("x.github.io", ["x", "github"], "io"),  # private suffixes are names the CA still reviews
+    ("www.lab.test", ["www", "lab"], "test"),  # not in the list: the last label, the PSL's "*" rule
+])
+def test_public_suffix_comes_from_the_public_suffix_list(name: str, left: list[str], suffix: str) -> None:
+    assert split_suffix(name) == (left, suffix)
+    assert "bank" in review_name("secure.bank.co.id").words

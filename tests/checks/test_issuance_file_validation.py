@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from exporter.checks.file_validation import PLUGIN
 from exporter.checks import CHECKS
 from exporter.checks.file_validation import FileValidationResult, validation_urls
 from exporter.config import Config
@@ -62,7 +63,9 @@ def test_token_is_compared_trimmed(ilab: IssuanceLab) -> None:
 def test_urls_keep_the_host_name_and_ports(ilab: IssuanceLab) -> None:
     target = file_config(ilab, "file-ok").resolved_targets()[0]
     host = ilab.file_host("file-ok")
-    assert validation_urls(target) == [
+    config = PLUGIN.settings_of(target).file_validation
+    assert config is not None
+    assert validation_urls(target, config) == [
         ("http", f"http://{host}:{ilab.http_port}/.well-known/pki-validation/fileauth.txt"),
         ("https", f"https://{host}:{ilab.lab.port}/.well-known/pki-validation/fileauth.txt"),
     ]
@@ -76,4 +79,4 @@ def test_unresolvable_host_is_an_error_not_a_fault(ilab: IssuanceLab) -> None:
 
 def test_file_validation_applies_only_when_configured(ilab: IssuanceLab) -> None:
     target = Config.model_validate(ilab.config_dict({"host": ilab.file_host("file-ok")})).resolved_targets()[0]
-    assert not CHECKS["file_validation"].applies(target)
+    assert not CHECKS["file_validation"].applies_to(target)

@@ -7,13 +7,9 @@ end-to-end cases run the checks against tiny servers on 127.0.0.1 that serve exa
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
-import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,16 +19,19 @@ from exporter.checks._css import MAX_CSS_CHARS, css_references, scan_css
 from exporter.checks._html import _elements, parse_document
 from exporter.checks._html_bounds import MAX_DEPTH, MAX_ELEMENTS, bounded_html
 from exporter.checks._url import Url, resolve
-from exporter.checks.http import Probe, Response, _title, judge
-from exporter.checks.mixed_content import MAX_LISTED, MAX_PROBES, MAX_TEXT, MixedContentResult, _charset
+from exporter.checks.http import Probe, _title, judge
+from exporter.net.pinned import Response
+from exporter.checks._mixed_fetch import charset as _charset
+from exporter.checks.mixed_content import MAX_LISTED, MAX_PROBES, MAX_TEXT
 from exporter.config import Config
 from sslfault_lab.pki import LabPKI
-from exporter.models import CheckResult, CheckStatus, ErrorKind
-from exporter.engine.runner import run_first_target
+from exporter.models import CheckStatus, ErrorKind
+from tests.support.sites import INSECURE, Page, Site, Tls, make_tls
+from tests.support.sites import check_on as _check
+from tests.support.sites import html_page as _html
+from tests.support.sites import scanned as _scanned
 
 DEADLINE = 2.0  # seconds, for inputs that took 10 s or more before
-TIMEOUT = 2.0  # the targets' check timeout in the end-to-end cases
-INSECURE = "http://insecure.test"  # never answers (the configured resolver does not either)
 
 
 # -- CPU bounds, checked in a child process ---------------------------------------------------
@@ -200,98 +199,9 @@ def test_an_inconclusive_http_answer_is_judged_on_https_alone() -> None:
 # -- end to end: tiny servers on 127.0.0.1 ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Page:
-    body: bytes = b""
-    ctype: str = "text/html; charset=utf-8"
-    status: int = 200
-    headers: tuple[tuple[str, str], ...] = ()
-    delay: float = 0.0  # before answering (long: never)
-
-
-class Site:
-    """One server on 127.0.0.1 (TLS unless context is None) answering fixed pages by path."""
-
-    def __init__(self, pages: dict[str, Page], context: ssl.SSLContext | None) -> None:
-        self.pages, self.context = pages, context
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def __aenter__(self) -> Site:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.context)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            path = head.split(b" ", 2)[1].decode().split("?")[0]
-            page = self.pages.get(path, Page(b"not found", "text/plain", 404))
-            await asyncio.sleep(page.delay)
-            headers = "".join(f"{k}: {v}\r\n" for k, v in (("Content-Type", page.ctype), *page.headers))
-            writer.write(f"HTTP/1.1 {page.status} X\r\n{headers}Content-Length: {len(page.body)}\r\n"
-                         "Connection: close\r\n\r\n".encode() + page.body)
-            await writer.drain()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-
-
-@dataclass(frozen=True)
-class Tls:
-    context: ssl.SSLContext
-    root_file: str
-
-
 @pytest.fixture(scope="module")
 def tls(pki: LabPKI, tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    directory = tmp_path_factory.mktemp("hostile")
-    leaf = pki.issue_leaf(["127.0.0.1"])
-    chain, key, root = (Path(directory, n) for n in ("chain.pem", "key.pem", "root.pem"))
-    chain.write_bytes(leaf.cert_pem + pki.ecc_intermediate.cert_pem)
-    key.write_bytes(leaf.key_pem)
-    root.write_bytes(pki.root.cert_pem)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(chain, key)
-    return Tls(context, str(root))
-
-
-def _config(tls: Tls, port: int, check: str, **target: Any) -> Config:
-    return Config.model_validate({
-        "defaults": {"timeout": TIMEOUT},
-        "trust": {"use_system": False, "ca_files": [tls.root_file]},
-        "resolver": {"nameservers": ["127.0.0.1:9"], "timeout": "1s"},
-        "targets": [{"host": "127.0.0.1", "port": port, "checks": [check], **target}],
-    })
-
-
-async def _check(tls: Tls, pages: dict[str, Page], check: str = "mixed_content", **target: Any) -> CheckResult:
-    async with Site(pages, tls.context) as site:
-        return (await run_first_target(_config(tls, site.port, check, **target)))[check]
-
-
-def _scanned(result: CheckResult) -> MixedContentResult:
-    assert result.status is CheckStatus.OK, result.error
-    assert isinstance(result.outcome.result, MixedContentResult)
-    return result.outcome.result
-
-
-def _html(body: str, head: str = "") -> bytes:
-    return f"<!doctype html><html><head><title>t</title>{head}</head><body>{body}</body></html>".encode()
+    return make_tls(pki, tmp_path_factory.mktemp("hostile"))
 
 
 async def test_a_redos_page_no_longer_freezes_the_scan(tls: Tls) -> None:
@@ -361,7 +271,9 @@ async def test_a_deeply_nested_page_is_scanned_up_to_the_cap(tls: Tls) -> None:
     result = await _check(tls, {"/": Page(_html(body))})
     (page,) = _scanned(result).pages
     assert [r.url for r in page.resources] == [f"{INSECURE}/top.js"]
-    assert page.note is not None and "nest deeper than 512 levels" in page.note
+    assert page.incomplete and "nest deeper than 512 levels" in page.incomplete[0]
+    (finding,) = result.outcome.findings  # what was read holds a fault: reported, with what was not read
+    assert "not examined: part of 1 page(s)" in finding.detail
 
 
 async def test_a_page_that_cannot_be_read_is_recorded_not_dropped(tls: Tls) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from exporter.checks._css import css_references, srcset_urls
 from exporter.checks._html import parse_document, upgrades_insecure_requests
-from exporter.checks._url import Url, parse_url, resolve
+from exporter.checks._url import parse_url, resolve
 from exporter.checks.mixed_content import classify
 from tests.support.url_cases import BASE, NOT_WEB, RESOLUTION_CASES
 

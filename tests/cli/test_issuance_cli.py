@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+from exporter.checks.caa import CaaSettings
+from exporter.checks.dns_validation import DnsValidationSettings
+from exporter.checks.file_validation import FileValidationSettings
 from exporter.cli import build_parser, main
 from exporter.cli.diagnose import diagnose_config
 from sslfault_lab.issuance import CA, FILE_TOKEN, TXT_NEW, IssuanceLab
@@ -27,10 +30,12 @@ def test_flags_become_target_keys() -> None:
     ])
     config = diagnose_config(args)
     target = config.resolved_targets()[0]
-    assert target.ca_identifiers == ("letsencrypt.org", "pki.goog")
+    assert target.settings_for("caa", CaaSettings).ca_identifiers == ("letsencrypt.org", "pki.goog")
     assert target.issuance_names == ("shop.example.com", "*.shop.example.com", "api.example.com")
-    assert target.dns_validation is not None and target.dns_validation.record == "_acme.shop.example.com"
-    assert target.file_validation is not None and target.file_validation.token == "tok"
+    dns = target.settings_for("dns_validation", DnsValidationSettings).dns_validation
+    assert dns is not None and dns.record == "_acme.shop.example.com"
+    file = target.settings_for("file_validation", FileValidationSettings).file_validation
+    assert file is not None and file.token == "tok"
     assert target.http_port == 8080 and config.resolver.authoritative_port == 5353
 
 

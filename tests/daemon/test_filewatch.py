@@ -56,7 +56,7 @@ def test_watched_files_follow_symlink_swaps_and_report_broken_files(lab: Lab, tm
         not_after = float(_series(text, "sslfault_cert_not_after_timestamp_seconds", shop)[0].split()[-1])
         assert not_after == good.cert.not_valid_after_utc.timestamp()
         assert not _series(text, "sslfault_fault{", shop)
-        assert f'sslfault_fault{{fault="cert_file_invalid_pem",severity="critical",target="{broken}"}} 1.0' in text
+        assert f'sslfault_fault{{address="",fault="cert_file_invalid_pem",severity="critical",target="{broken}"}} 1.0' in text
 
         # Renewal wrote only the certificate (key still the old one): caught before a reload serves it.
         _swap(live / "fullchain.pem", "../../archive/shop/fullchain2.pem")

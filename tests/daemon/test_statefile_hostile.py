@@ -19,9 +19,10 @@ from sslfault_lab.lab import LabThread
 
 from exporter.config import Config
 from exporter.daemon import statefile
-from exporter.daemon.filewatch import CHECK_NAME, expand, lint_one
-from exporter.engine.context import Resources
-from exporter.engine.runner import run_target
+from exporter.checks.cert_files import PLUGIN as CERT_FILES
+from exporter.daemon.filewatch import CHECK_NAME, expand
+from exporter.engine.context import ProbeContext, Resources
+from exporter.engine.runner import run_check, run_target
 from exporter.engine.store import ResultsStore
 from tests.support.processes import http_get, start_exporter, stop_process, wait_for
 
@@ -47,14 +48,15 @@ def _probe_everything(config: Config) -> ResultsStore:
         try:
             targets = config.resolved_targets()
             runs = await asyncio.gather(*(run_target(t, resources) for t in targets))
+            for target, results in zip(targets, runs, strict=True):
+                store.record(target, results)
+            watched = expand(config)
+            store.set_targets([w.target for w in watched], "files")
+            for item in watched:
+                ctx = ProbeContext(item.target, resources)
+                store.record(item.target, {CHECK_NAME: await run_check(CHECK_NAME, CERT_FILES, item.target, ctx)})
         finally:
             await resources.close()
-        for target, results in zip(targets, runs, strict=True):
-            store.record(target, results)
-        watched = expand(config)
-        store.set_targets([w.target for w in watched], "files")
-        for item in watched:
-            store.record(item.target, {CHECK_NAME: lint_one(item, config)})
         return store
 
     return asyncio.run(go())
@@ -66,8 +68,8 @@ def test_every_kind_of_lab_target_round_trips(full_lab: FullLab, tmp_path: Path)
     before = _probe_everything(config)
     kinds = {name for s in before.states() for name in s.results}
     assert {"dns_validation", "file_validation", "mixed_content", "revocation", CHECK_NAME} <= kinds
-    assert any(s.target.dns_validation for s in before.states()) and any(s.target.file_validation
-                                                                         for s in before.states())
+    configured = {name for s in before.states() for name, _ in s.target.settings}
+    assert {"dns_validation", "file_validation"} <= configured
     path = str(tmp_path / "state.json")
     saved = statefile.save(before, path)
     assert saved == len(before.states())
@@ -88,7 +90,7 @@ def test_every_kind_of_lab_target_round_trips(full_lab: FullLab, tmp_path: Path)
 
 
 def _entry() -> dict[str, Any]:
-    config = Config.model_validate({"targets": [{"host": "shop.example"}]})
+    config = Config.model_validate({"targets": [{"host": "shop.example", "dns_validation": {"value": "x"}}]})
     target = config.resolved_targets()[0]
     from exporter.checks.dns import DnsResult
     from exporter.models import CheckOutcome, CheckResult, CheckStatus, Finding
@@ -118,7 +120,7 @@ HOSTILE_FILES: dict[str, bytes] = {
     "targets is a number": b'{"format":1,"targets":7}',
     "targets is null": b'{"format":2,"targets":null}',
     "deep nesting": b'{"format":2,"targets":' + b"[" * 200_000 + b"]" * 200_000 + b"}",
-    "deep nesting in an entry": json.dumps({"format": 2, "targets": [_bad(target__dns_validation=None)]}).encode()
+    "deep nesting in an entry": json.dumps({"format": 2, "targets": [_bad(target__validation_method=None)]}).encode()
     .replace(b"null", b'{"a":' * 5000 + b"1" + b"}" * 5000),
     "not an object": b"[1, 2, 3]",
     "null": b"null",
@@ -134,8 +136,10 @@ BAD_ENTRIES: dict[str, Any] = {
     "port is text": _bad(target__port="443"),
     "port is a bool": _bad(target__port=True),
     "unknown target field": _bad(target__command="rm -rf /"),
-    "bad pydantic settings": _bad(target__dns_validation={"value": ""}),
-    "settings of the wrong kind": _bad(target__dns_validation=[1, 2]),
+    "bad pydantic settings": _bad(target__settings=[["dns_validation", {"value": ""}]]),
+    "settings of the wrong kind": _bad(target__settings=[["dns_validation", [1, 2]]]),
+    "settings of an unknown check": _bad(target__settings=[["rm", {}]]),
+    "settings not pairs": _bad(target__settings={"dns_validation": {"value": "x"}}),
     "checks is a number": _bad(target__checks=7),
     "last_run is text": _bad(last_run="yesterday"),
     "results is a list": _bad(results=[1]),
@@ -201,6 +205,11 @@ def _format1(value: Any) -> Any:
     import dataclasses
     import enum
 
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return {"__model__": f"{type(value).__module__}:{type(value).__qualname__}",
+                "fields": value.model_dump(mode="json")}
     if isinstance(value, enum.Enum):
         return {"__enum__": f"{type(value).__module__}:{type(value).__qualname__}", "value": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -217,7 +226,7 @@ def _format1(value: Any) -> Any:
 
 def _store_for_good_entry() -> ResultsStore:
     store = ResultsStore()
-    config = Config.model_validate({"targets": [{"host": "shop.example"}]})
+    config = Config.model_validate({"targets": [{"host": "shop.example", "dns_validation": {"value": "x"}}]})
     store.set_targets(config.resolved_targets())
     return store
 

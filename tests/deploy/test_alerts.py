@@ -1,372 +1,271 @@
-"""Alert rules, their unit tests, runbooks, dashboards and deployment files: checked without a server.
+"""The paging policy: alert rules generated from deploy/alerting.yaml, proved by promtool, documented in docs/paging.md.
 
-Every fault id in the catalog must have exactly one fault-family alert, a runbook entry and a
-dashboard panel. Tools that may be missing (promtool, amtool, hadolint, kubernetes-validate,
-yamllint, systemd-analyze, grafana-foundation-sdk) make their tests skip, never fail.
+promtool's unit tests (deploy/prometheus/alerts_test.yml) prove who is told about each fault and
+when; these tests prove the generated files are current, that the policy is the one the
+project promises (pages only for visitors hurt now, issuance faults wait for renewal), that
+the generators follow the catalog, and that the settings are the one place for their values.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from exporter.catalog.faults import FAULTS, FaultId
-from exporter.catalog.runbooks import RUNBOOKS, anchors, render_markdown
-from tools import dashboards, gen_alert_tests, gen_k8s_rules
+from exporter.catalog.faults import FAULTS
+from exporter.catalog.runbooks import anchors
+from tests.support.tools import tool
+from tools import gen_alert_tests, gen_alerts, gen_k8s_rules, gen_paging_doc
+from tools.alerting import families as fam
+from tools.alerting import rules as model
+from tools.alerting.settings import (
+    SettingsError,
+    load,
+    parse,
+    policy,
+    settings_fault_ids,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS_FILE = ROOT / "deploy/prometheus/alerts.yml"
 ALERTS_TEST = ROOT / "deploy/prometheus/alerts_test.yml"
-K8S = ROOT / "deploy/kubernetes"
-RUNBOOK_BASE = "https://github.com/YOUR_ORG/ssl-fault-exporter/blob/main/docs/runbooks.md#"
-# Metrics other sessions are adding to the collector now; dashboards may query them already.
-PENDING_METRICS = {"sslfault_http_status_code", "sslfault_mixed_content_resources", "sslfault_caa_issuance_allowed"}
-PROMETHEUS_METRICS = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
-# A flapping network must not page: these wait at least two default probe intervals.
-NETWORK_FAULTS = {"dns_resolution_failed", "dns_unexpected_address", "tcp_connect_refused", "tcp_connect_timeout",
-                  "tls_handshake_failed", "https_error_status", "file_validation_unreachable", "caa_lookup_failed"}
-# A certificate that is broken for everyone pages at once.
-PAGE_AT_ONCE = {"cert_expired", "cert_not_yet_valid", "cert_hostname_mismatch", "cert_untrusted", "cert_revoked",
-                "chain_incomplete", "chain_cert_expired"}
+SETTINGS_TEXT = (ROOT / "deploy/alerting.yaml").read_text(encoding="utf-8")
+# Fault ids the shared catalog announces and exporter/catalog/faults.py is about to gain; the
+# families and settings name them already, so they alert as soon as the catalog has them.
+ANNOUNCED = {"cert_crypto_rejected": "critical", "tls_modern_protocol_unsupported": "critical",
+             "tls_insecure_cipher": "critical", "tls_weak_cipher": "warning", "tls_client_cert_required": "info",
+             "mixed_content_form": "warning", "https_redirects_to_http": "critical"}
+# What pages at any hour: visitors are hurt now (the issue's list).
+PAGE_NOW = {"cert_expired", "cert_not_yet_valid", "cert_untrusted", "cert_hostname_mismatch", "cert_revoked",
+            "chain_incomplete", "chain_cert_expired", "dns_resolution_failed", "tcp_connect_refused",
+            "tcp_connect_timeout", "tls_handshake_failed", "https_status_mismatch", "cert_crypto_rejected",
+            "tls_modern_protocol_unsupported", "https_redirects_to_http"}
+# Block the next issuance, hurt nobody today: a warning, a page once the certificate is due.
+UNTIL_RENEWAL = {"caa_forbids_issuer", "caa_critical_unknown_tag", "caa_lookup_failed", "dns_validation_record_missing",
+                 "dns_validation_record_mismatch", "dns_validation_not_propagated", "file_validation_redirect",
+                 "file_validation_unreachable", "file_validation_mismatch", "cert_file_key_mismatch", "cert_file_invalid_pem",
+                 "dns_unexpected_address"}
+NETWORK = {"dns_resolution_failed", "dns_unexpected_address", "tcp_connect_refused", "tcp_connect_timeout",
+           "tls_handshake_failed", "https_error_status", "file_validation_unreachable", "caa_lookup_failed",
+           "tls_modern_protocol_unsupported"}  # a handshake verdict: one lost packet must not page
 
 
-def tool(name: str) -> str:
-    """The tool's path; skip when it is missing or does not run (e.g. a stale pyenv shim)."""
-    path = shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None)
-    if path is None or subprocess.run([path, "--version"], capture_output=True, check=False).returncode != 0:
-        pytest.skip(f"{name} is not installed")
-    return path
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
-def run_command(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+def all_rules(groups: dict[str, list[model.Rule]] | None = None) -> list[model.Rule]:
+    return [r for rules in (groups or model.build(load())).values() for r in rules]
 
 
-def alerts() -> dict[str, dict[str, Any]]:
-    return gen_alert_tests.load_alerts(ALERTS_FILE)
-
-
-def family_of() -> dict[str, list[str]]:
-    """Fault id -> the fault-family alerts that select it."""
-    out: dict[str, list[str]] = {str(f): [] for f in FaultId}
-    for name, rule in alerts().items():
-        for fault_id in gen_alert_tests.family_faults(rule):
-            out[fault_id].append(name)
+def told(fault_id: str, rules: list[model.Rule]) -> dict[str, set[str]]:
+    """kind -> severities of the rules that tell about this fault."""
+    out: dict[str, set[str]] = {}
+    for rule in rules:
+        if fault_id in rule.faults and rule.kind != "chain":
+            out.setdefault(rule.kind, set()).add(rule.severity)
     return out
 
 
-def minutes(rule: dict[str, Any]) -> int:
-    return gen_alert_tests.minutes(rule.get("for", "0m"))
-
-
-# -- alert rules --------------------------------------------------------------------------
+# -- promtool ---------------------------------------------------------------------------------
 
 
 def test_promtool_check_rules() -> None:
-    result = run_command(tool("promtool"), "check", "rules", str(ALERTS_FILE))
+    result = run(tool("promtool"), "check", "rules", str(ALERTS_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_promtool_unit_tests_pass() -> None:
-    result = run_command(tool("promtool"), "test", "rules", str(ALERTS_TEST))
+def test_promtool_unit_tests_prove_the_policy() -> None:
+    result = run(tool("promtool"), "test", "rules", str(ALERTS_TEST))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_unit_tests_are_generated_from_the_current_rules() -> None:
-    assert ALERTS_TEST.read_text(encoding="utf-8") == gen_alert_tests.build(), \
-        "alerts_test.yml is out of date: run python tools/gen_alert_tests.py"
+def test_every_alert_has_promtool_cases() -> None:
+    tests = yaml.safe_load(ALERTS_TEST.read_text(encoding="utf-8"))["tests"]
+    tested = {t["alertname"] for group in tests for t in group["alert_rule_test"] if t["exp_alerts"]}
+    assert tested == {r.alert for r in all_rules()}, "alerts never seen firing in alerts_test.yml"
 
 
-def test_unit_tests_cover_every_alert() -> None:
-    tested = {t["name"] for t in yaml.safe_load(ALERTS_TEST.read_text(encoding="utf-8"))["tests"]}
-    assert tested == set(alerts())
+# -- generated files --------------------------------------------------------------------------
 
 
-def test_every_fault_has_exactly_one_alert() -> None:
-    missing = [f for f, names in family_of().items() if not names]
-    twice = {f: names for f, names in family_of().items() if len(names) > 1}
-    assert not missing, f"fault ids without an alert: {missing}"
-    assert not twice, f"fault ids paged by several alerts: {twice}"
+@pytest.mark.parametrize("generator", [gen_alerts, gen_alert_tests, gen_k8s_rules, gen_paging_doc],
+                         ids=lambda g: g.__name__.rsplit(".", 1)[-1])
+def test_generated_files_are_current(generator: Any) -> None:
+    assert generator.OUTPUT.read_text(encoding="utf-8") == generator.build(), \
+        f"{generator.OUTPUT.relative_to(ROOT)} is out of date: run python tools/generate.py"
 
 
-def test_alert_severity_comes_from_the_catalog() -> None:
-    for name, rule in alerts().items():
-        faults = gen_alert_tests.family_faults(rule)
-        if not faults:
-            assert rule.get("labels", {}).get("severity") in {"critical", "warning", "info"}, name
-            continue
-        severities = {str(FAULTS[FaultId(f)].severity) for f in faults}
-        static = rule.get("labels", {}).get("severity")
-        if len(severities) == 1:
-            assert static == severities.pop(), f"{name}: severity must be the catalog's"
-        else:
-            assert static is None, f"{name} mixes {severities}: keep each fault's own severity label"
-
-
-def test_annotations_and_runbook_links() -> None:
-    known = set(anchors())
-    for name, rule in alerts().items():
-        notes = rule.get("annotations", {})
-        assert {"summary", "description", "runbook_url"} <= set(notes), name
-        assert 1 <= notes["description"].count(". ") + 1 <= 3, f"{name}: description is one or two sentences"
-        url = notes["runbook_url"]
-        assert url.startswith(RUNBOOK_BASE), f"{name}: runbook_url must use the documented placeholder base"
-        anchor = url.removeprefix(RUNBOOK_BASE)
-        if anchor == "{{ $labels.fault }}":
-            assert gen_alert_tests.family_faults(rule), f"{name}: only fault-family alerts have a fault label"
-            assert set(gen_alert_tests.family_faults(rule)) <= known
-        else:
-            assert anchor in known, f"{name}: no runbook entry #{anchor}"
-
-
-def test_for_durations() -> None:
-    for name, rule in alerts().items():
-        faults = set(gen_alert_tests.family_faults(rule))
-        if faults & NETWORK_FAULTS:
-            assert minutes(rule) >= 10, f"{name}: network faults must wait for: 10m"
-        if faults & PAGE_AT_ONCE:
-            assert minutes(rule) <= 1, f"{name}: must page at once"
-    rules = alerts()
-    assert minutes(rules["SSLFaultExporterCheckErroring"]) >= 30
-    assert 'job="sslfault"' in rules["SSLFaultExporterDown"]["expr"]
-
-
-def test_every_alert_is_documented() -> None:
-    readme = (ROOT / "deploy/README.md").read_text(encoding="utf-8")
-    missing = [name for name in alerts() if f"| `{name}` |" not in readme]
-    assert not missing, f"deploy/README.md does not list: {missing}"
-
-
-def test_thresholds_are_recording_rules() -> None:
-    groups = yaml.safe_load(ALERTS_FILE.read_text(encoding="utf-8"))["groups"]
-    records = {r["record"]: r["expr"] for g in groups for r in g["rules"] if "record" in r}
-    assert records == {"sslfault:cert_expiry_warning_days": "vector(21)", "sslfault:cert_expiry_critical_days": "vector(7)",
-                       "sslfault:results_stale_after_seconds": "vector(1800)"}
-
-
-# -- metric names ---------------------------------------------------------------------------
-
-
-def exported_metrics() -> set[str]:
-    """Every metric name the exporter package defines (counters get _total, info families _info)."""
-    names: set[str] = set()
-    for path in (ROOT / "exporter").rglob("*.py"):
-        for kind, name in re.findall(r'(Gauge|Counter|Info)MetricFamily\(\s*"(\w+)"', path.read_text(encoding="utf-8")):
-            names.add(name + {"Gauge": "", "Counter": "_total", "Info": "_info"}[kind])
-    return names
-
-
-def test_alerts_and_dashboards_use_only_real_metrics() -> None:
-    known = exported_metrics() | PENDING_METRICS | PROMETHEUS_METRICS
-    assert {"sslfault_fault", "sslfault_check_runs_total", "sslfault_cert_info"} <= exported_metrics()
-    exprs = [r["expr"] for r in alerts().values()]
-    exprs += [q.expr for d in dashboards.load_all().values() for q in dashboards.queries(d)]
-    unknown = {m for e in exprs for m in dashboards.metric_names(e)} - known
-    assert not unknown, f"metrics no code exports: {sorted(unknown)}"
-
-
-# -- runbooks -------------------------------------------------------------------------------
-
-
-def test_runbooks_are_generated_from_the_catalog() -> None:
-    text = (ROOT / "docs/runbooks.md").read_text(encoding="utf-8")
-    assert text == render_markdown(), "docs/runbooks.md is out of date: python -m exporter.catalog.runbooks > docs/runbooks.md"
-    for anchor in anchors():
-        assert f'<a id="{anchor}"></a>' in text
-    for fault in FAULTS.values():
-        entry = RUNBOOKS[fault.id]
-        assert re.search(r"\b(openssl|dig|curl|nc|sslfault)\b", entry.confirm), fault.id
-        assert entry.meaning_zh and entry.look_zh and re.search(r"[\u4e00-\u9fff]", entry.meaning_zh), fault.id
-
-
-# -- dashboards -----------------------------------------------------------------------------
-
-
-def test_dashboards_are_valid_grafana_json() -> None:
-    found = dashboards.load_all()
-    assert set(found) == {"overview.json", "target.json", "exporter.json"}
-    for name, dashboard in found.items():
-        assert dashboards.problems(dashboard) == [], name
-    uids = [d["uid"] for d in found.values()]
-    assert len(set(uids)) == len(uids)
-    overview = found["overview.json"]
-    assert {"datasource", "target"} <= set(dashboards.variables(overview))
-    assert {"datasource", "target"} <= set(dashboards.variables(found["target.json"]))
-
-
-def test_every_fault_has_a_dashboard_panel() -> None:
-    covered: set[str] = set()
-    for query in dashboards.queries(dashboards.load_all()["overview.json"]):
-        for op, value in re.findall(r'fault(=~|=)"([^"]+)"', query.expr):
-            covered |= {f for f in map(str, FaultId) if re.fullmatch(value if op == "=~" else re.escape(value), f)}
-    assert covered == {str(f) for f in FaultId}, f"no panel for: {sorted(set(map(str, FaultId)) - covered)}"
-
-
-def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
-    """promtool parses each query (variables filled in) as a recording rule."""
-    rules = [{"record": f"check:q{i}", "expr": dashboards.substitute(q.expr, {"target": "x", "job": "sslfault"})}
-             for i, q in enumerate(q for d in dashboards.load_all().values() for q in dashboards.queries(d))]
-    path = tmp_path / "queries.yml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}), encoding="utf-8")
-    result = run_command(tool("promtool"), "check", "rules", str(path))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_dashboards_are_built_by_the_sdk_script() -> None:
-    pytest.importorskip("grafana_foundation_sdk", reason="pip install 'grafana-foundation-sdk==1769699998!10.1.0'")
-    result = run_command(sys.executable, "grafana/build.py", "--check")
-    assert result.returncode == 0, result.stderr
-
-
-def test_dashboards_parse_into_the_sdk_models() -> None:
-    pytest.importorskip("grafana_foundation_sdk")
-    from grafana_foundation_sdk.cog.encoder import JSONEncoder
-    from grafana_foundation_sdk.models.dashboard import Dashboard
-
-    for name, data in dashboards.load_all().items():
-        model = Dashboard.from_json(data)
-        again = json.loads(json.dumps(model, cls=JSONEncoder))
-        assert again == data, f"{name}: fields the Grafana schema does not know, or lost in a round trip"
-
-
-# -- deployment files -------------------------------------------------------------------------
-
-
-def test_prometheus_rule_is_in_sync_with_alerts() -> None:
-    assert gen_k8s_rules.main(["--check"]) == 0
-    rule = yaml.safe_load((K8S / "prometheusrule.yaml").read_text(encoding="utf-8"))
+def test_prometheus_rule_carries_the_same_groups() -> None:
+    rule = yaml.safe_load(gen_k8s_rules.OUTPUT.read_text(encoding="utf-8"))
     assert rule["kind"] == "PrometheusRule" and rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["spec"]["groups"] == yaml.safe_load(ALERTS_FILE.read_text(encoding="utf-8"))["groups"]
 
 
-def test_kubernetes_manifests() -> None:
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
-    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(kustomization["resources"]) == files
-    docs = {d["kind"]: d for f in files for d in yaml.safe_load_all((K8S / f).read_text(encoding="utf-8"))}
-    assert set(docs) == {"ConfigMap", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"}
-    pod = docs["Deployment"]["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
-    port = container["ports"][0]["name"]
-    assert docs["Service"]["metadata"]["name"] == "sslfault", "the scrape job (service name) must be sslfault"
-    assert docs["Service"]["spec"]["ports"][0]["targetPort"] == port
-    assert docs["ServiceMonitor"]["spec"]["endpoints"][0]["port"] == docs["Service"]["spec"]["ports"][0]["name"]
-    selector = docs["ServiceMonitor"]["spec"]["selector"]["matchLabels"]
-    assert selector.items() <= docs["Service"]["metadata"]["labels"].items()
-    config_name = next(v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v)
-    assert config_name == docs["ConfigMap"]["metadata"]["name"]
-    from exporter.config import Config
-
-    Config.model_validate(yaml.safe_load(docs["ConfigMap"]["data"]["config.yaml"]))
+def test_the_runbook_base_url_lives_in_one_source() -> None:
+    """Only deploy/alerting.yaml names it; every other file that has it is generated from there."""
+    base = load().runbook_base_url
+    generated = {gen_alerts.OUTPUT, gen_alert_tests.OUTPUT, gen_k8s_rules.OUTPUT, gen_paging_doc.OUTPUT,
+                 *(ROOT / "grafana/dashboards").glob("*.json")}
+    files = run("git", "ls-files", "-co", "--exclude-standard").stdout.split()
+    holders = {ROOT / f for f in files if (ROOT / f).is_file() and base in (ROOT / f).read_text(errors="replace")}
+    assert holders - generated == {ROOT / "deploy/alerting.yaml"}
 
 
-def test_kubernetes_validate() -> None:
-    validate = tool("kubernetes-validate")
-    result = run_command(validate, "--strict", "-k", "1.28", "configmap.yaml", "deployment.yaml", "service.yaml", cwd=K8S)
-    assert result.returncode == 0, result.stdout + result.stderr
+# -- the policy ---------------------------------------------------------------------------------
 
 
-def test_prometheus_and_alertmanager_examples() -> None:
-    result = run_command(tool("promtool"), "check", "config", "deploy/prometheus/prometheus.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    amtool = tool("amtool")
-    config = "--config.file=deploy/alertmanager/alertmanager.yml"
-    result = run_command(amtool, "check-config", "deploy/alertmanager/alertmanager.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    for severity, receiver in (("critical", "pager"), ("warning", "team-chat"), ("info", "ticket-queue")):
-        routed = run_command(amtool, "config", "routes", "test", config, f"severity={severity}", "alertname=SSLCertificateExpired")
-        assert routed.stdout.strip() == receiver, routed.stdout + routed.stderr
+def test_every_fault_has_exactly_one_alert() -> None:
+    rules = all_rules()
+    for fault_id in map(str, FAULTS):
+        names = {r.alert for r in rules if fault_id in r.faults and r.kind != "chain"}
+        assert len(names) == 1, f"{fault_id}: alerts {sorted(names)}"
 
 
-def test_yamllint() -> None:
-    rules = ("{extends: default, rules: {line-length: disable, document-start: disable, "
-             "comments: {min-spaces-from-content: 1}, indentation: {indent-sequences: consistent}}}")
-    result = run_command(tool("yamllint"), "-f", "parsable", "-d", rules, "deploy", "grafana/provisioning")
-    assert result.returncode == 0 and not result.stdout, result.stdout + result.stderr
+def test_pages_only_when_visitors_are_hurt_now() -> None:
+    rules = all_rules()
+    for fault_id in map(str, FAULTS):
+        kinds = told(fault_id, rules)
+        if fault_id in PAGE_NOW:
+            assert kinds == {"fault": {"critical"}}, f"{fault_id} must page, and only page: {kinds}"
+        elif fault_id in UNTIL_RENEWAL:
+            assert kinds == {"fault": {"warning"}, "renewal": {"critical"}}, f"{fault_id}: {kinds}"
+        elif fault_id == "cert_expiring_soon":
+            assert kinds == {"expiry": {"warning", "critical"}}
+        else:
+            assert "critical" not in {s for sev in kinds.values() for s in sev}, f"{fault_id} pages: {kinds}"
 
 
-def test_hadolint() -> None:
-    result = run_command(tool("hadolint"), "Dockerfile")
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_issuance_faults_escalate_on_the_soonest_certificate_of_the_target() -> None:
+    s = load()
+    for rule in (r for r in all_rules() if r.kind == "renewal"):
+        expr = rule.body["expr"]
+        assert "and on (target)" in expr and "min by (target) (sslfault_cert_not_after_timestamp_seconds" in expr
+        assert f"< time() + {s.renewal_window_days:g} * 86400" in expr
+        assert rule.wait == next(r.wait for r in all_rules() if r.alert == rule.alert and r.kind == "fault")
 
 
-def test_systemd_unit(tmp_path: Path) -> None:
-    analyze = tool("systemd-analyze")
-    unit = (ROOT / "deploy/systemd/sslfault.service").read_text(encoding="utf-8")
-    assert "NoNewPrivileges=yes" in unit and "ProtectSystem=strict" in unit and "ExecReload=" in unit
-    local = tmp_path / "sslfault.service"  # verify needs the ExecStart binary to exist
-    local.write_text(unit.replace("/opt/ssl-fault-exporter/bin/sslfault", "/bin/true"), encoding="utf-8")
-    result = run_command(analyze, "verify", str(local))
-    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
-    security = run_command(analyze, "security", "--offline=true", str(local))
-    match = re.search(r"Overall exposure level for \S+: ([\d.]+)", security.stdout)
-    if match is None:
-        pytest.skip("this systemd-analyze cannot score units offline")
-    assert float(match[1]) <= 2.0, security.stdout
+def test_one_expiry_family_with_thresholds_from_the_settings() -> None:
+    s = load()
+    expiry = [r for r in all_rules() if "cert_expiring_soon" in r.faults]
+    assert {r.alert for r in expiry} == {"SSLCertificateExpiringSoon"}
+    assert {r.severity: r.body["expr"].rsplit("<", 1)[1].split(">")[0].strip() for r in expiry} == {
+        "warning": f"{s.expiry.warning_days:g}", "critical": f"{s.expiry.critical_days:g}"}
+    # A daily renewal job gets a try between "due" and the first warning.
+    assert s.renewal_window_days >= s.expiry.warning_days + 1
 
 
-def test_docker_install_steps_work_in_a_clean_venv(tmp_path: Path) -> None:
-    """What the Dockerfile does, without Docker: COPY, pip install, then CMD and HEALTHCHECK."""
-    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    build_stage = next(stage for stage in dockerfile.split("\nFROM ") if " AS build" in stage.splitlines()[0])
-    context = tmp_path / "src"
-    for line in build_stage.splitlines():
-        if line.startswith("COPY "):
-            *sources, dest = line.split()[1:]
-            for source in sources:
-                target = context / dest / source if dest.endswith("/") else context / dest
-                if (ROOT / source).is_dir():
-                    shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
-                else:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(ROOT / source, target)
-    venv = tmp_path / "venv"
-    assert run_command(sys.executable, "-m", "venv", str(venv)).returncode == 0
-    install = run_command(str(venv / "bin/pip"), "install", "--no-cache-dir", "--disable-pip-version-check", "-q", ".",
-                  cwd=context, timeout=300)
-    assert install.returncode == 0, install.stderr[-3000:]
-    config = tmp_path / "config.yaml"
-    config.write_text("targets:\n  - host: 127.0.0.1\n    checks: [dns]\n", encoding="utf-8")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd: list[str] = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)[1])  # type: ignore[index]
-    args = [a.replace("/etc/sslfault/config.yaml", str(config)).replace("=:9793", f"=127.0.0.1:{port}") for a in cmd]
-    server = subprocess.Popen([str(venv / "bin/sslfault"), *args], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        healthcheck = re.search(r"urlopen\('([^']+)'", dockerfile)[1].replace("9793", str(port))  # type: ignore[index]
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(healthcheck, timeout=2) as response:
-                    assert response.status == 200
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-                assert time.monotonic() < deadline, "the HEALTHCHECK URL never answered"
-                time.sleep(0.2)
-    finally:
-        server.terminate()
-        server.wait(10)
+def test_a_dead_exporter_resolves_nothing_and_pages() -> None:
+    s = load()
+    for rule in all_rules():
+        assert rule.body.get("keep_firing_for") == (s.keep_firing_for if rule.kind != "health" else None), rule.alert
+    health = {(r.alert, r.severity) for r in all_rules() if r.kind == "health"}
+    assert {("SSLFaultExporterDown", "critical"), ("SSLFaultExporterAbsent", "critical")} <= health
+    absent = next(r for r in all_rules() if r.alert == "SSLFaultExporterAbsent")
+    assert absent.body["expr"] == f"absent(up{{{s.selector}}})"
 
 
-def test_grafana_provisioning_points_at_a_directory() -> None:
-    provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/sslfault.yaml").read_text(encoding="utf-8"))
-    assert provider["providers"][0]["type"] == "file"
-    source = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yaml").read_text(encoding="utf-8"))
-    assert source["datasources"][0]["type"] == "prometheus"
+def test_for_durations() -> None:
+    rules = all_rules()
+    for fault_id in map(str, FAULTS):
+        waits = {gen_alert_tests.minutes(r.wait) for r in rules if fault_id in r.faults and r.kind != "chain"}
+        if fault_id in NETWORK:
+            assert min(waits) >= 10, f"{fault_id}: network faults wait two probe intervals"
+        if fault_id in PAGE_NOW - NETWORK - {"https_status_mismatch", "https_redirects_to_http"}:
+            assert max(waits) <= 1, f"{fault_id}: a certificate broken for everyone pages at once"
 
+
+def test_selector_and_replica_labels_apply_to_every_rule() -> None:
+    s = load()
+    for rule in all_rules():
+        for selector in re.findall(r"\b(?:sslfault_\w+|up)(\{[^}]*\})", rule.body["expr"]):
+            assert selector.startswith("{" + s.selector), f"{rule.alert}: {selector}"
+        if rule.kind in ("fault", "renewal"):
+            assert rule.body["expr"].startswith(f"max without ({', '.join(s.replica_labels)}) (sslfault_fault{{")
+
+
+def test_annotations_and_runbook_links() -> None:
+    base, known = load().runbook_base_url + "#", set(anchors())
+    for rule in all_rules():
+        notes = rule.body["annotations"]
+        assert {"summary", "description", "runbook_url"} <= set(notes), rule.alert
+        anchor = notes["runbook_url"].removeprefix(base)
+        assert notes["runbook_url"].startswith(base), rule.alert
+        assert anchor == "{{ $labels.fault }}" if rule.kind in ("fault", "renewal") else anchor in known, rule.alert
+
+
+def test_paging_doc_lists_every_fault_and_alert() -> None:
+    text = gen_paging_doc.OUTPUT.read_text(encoding="utf-8")
+    for fault_id in map(str, FAULTS):
+        assert f"| `{fault_id}` |" in text
+    for name in {r.alert for r in all_rules()}:
+        assert f"`{name}`" in text
+
+
+def test_alertmanager_sends_one_message_per_fault() -> None:
+    """The inhibit rule the policy relies on: a page silences the warning for the same target and fault."""
+    s = load()
+    am = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text(encoding="utf-8"))
+    rule = next(r for r in am["inhibit_rules"] if r["source_matchers"] == [f'severity="{s.notify.page}"'])
+    assert {"target", "fault"} <= set(rule["equal"])
+    assert s.notify.warn in rule["target_matchers"][0]
+
+
+# -- data-driven: the catalog and the settings decide -----------------------------------------------
+
+
+def test_settings_name_only_catalog_ids() -> None:
+    unknown = (settings_fault_ids(load()) | fam.declared_fault_ids()) - set(map(str, FAULTS))
+    assert unknown <= set(ANNOUNCED), f"not fault ids: {sorted(unknown - set(ANNOUNCED))}"
+
+
+def test_new_catalog_faults_alert_without_code_changes(tmp_path: Path) -> None:
+    """The announced ids and an unknown one, as if the catalog had them: rules, tests and docs follow."""
+    catalog = {**model.catalog_severities(), **ANNOUNCED, "zz_new_fault": "critical"}
+    s = load()
+    groups = model.build(s, catalog)
+    rules = all_rules(groups)
+    for fault_id, severity in {**ANNOUNCED, "zz_new_fault": "critical"}.items():
+        p = policy(fault_id, severity, s)
+        assert {r.severity for r in rules if fault_id in r.faults} == {getattr(s.notify, p.notify)}, fault_id
+    assert told("tls_insecure_cipher", rules) == {"fault": {"warning"}}  # an override: nobody hurt now
+    assert told("https_redirects_to_http", rules) == {"fault": {"critical"}}
+    assert any(r.alert == "SSLZzNewFault" for r in rules)
+    assert "SSLMixedContent" in {r.alert for r in rules if "mixed_content_form" in r.faults}
+    (tmp_path / "alerts.yml").write_text(gen_alerts.HEADER + yaml.safe_dump(model.rule_file(groups)))
+    gen = gen_alert_tests.Generator(s, catalog)
+    doc = {"rule_files": ["alerts.yml"], "evaluation_interval": "1m", "tests": [
+        {"name": c.name, "interval": "1m", "input_series": c.inputs, "alert_rule_test": [
+            {"eval_time": f"{at}m", "alertname": a, "exp_alerts": [e.out() for e in exp]} for at, a, exp in c.checks]}
+        for c in gen.cases()]}
+    (tmp_path / "alerts_test.yml").write_text(yaml.safe_dump(doc, width=1000))
+    result = run(tool("promtool"), "test", "rules", "alerts_test.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "| `zz_new_fault` | critical | `SSLZzNewFault` | **page**" in gen_paging_doc.build(s, catalog)
+
+
+def test_settings_change_every_output() -> None:
+    text = (SETTINGS_TEXT.replace(load().runbook_base_url, "https://wiki.example.net/sslfault")
+            .replace("warning_days: 21", "warning_days: 14").replace('job="sslfault"', 'job="certs"'))
+    s = parse(text)
+    alerts, doc = gen_alerts.build(s), gen_paging_doc.build(s)
+    assert "YOUR_ORG" not in alerts and "https://wiki.example.net/sslfault#{{ $labels.fault }}" in alerts
+    assert 'job="sslfault"' not in alerts and "< 14 > 0" in alerts
+    assert "under 14 days left" in doc
+    assert 'job="certs"' in gen_alert_tests.build(s)
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (("critical_days: 7", "critical_days: 30"), "expiry: critical_days must be below warning_days"),
+    (("renewal_window_days: 30", "renewal_window_days: 21"), "renewal_window_days must be at least"),
+    (("keep_firing_for: 30m", "keep_firing_for: half an hour"), "keep_firing_for: expected a duration"),
+    (("selector: job=\"sslfault\"", "selector: sslfault"), "selector: String should match pattern"),
+    (("  warn: warning", "  warn: warning\n  shout: critical"), "notify.shout: Extra inputs are not permitted"),
+])
+def test_bad_settings_are_named(change: tuple[str, str], words: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(words)):
+        parse(SETTINGS_TEXT.replace(*change))

@@ -1,14 +1,17 @@
 """The shipped alerts through the real stack: fault lab -> sslfault serve -> Prometheus -> Alertmanager -> webhook.
 
 Debian's prometheus and prometheus-alertmanager run on loopback with fresh data dirs, 1 s
-scrape and evaluation intervals, and alerts.yml as shipped except `for:` set to 0s. The
+scrape and evaluation intervals, alerts.yml as shipped except `for:` set to 0s (and no
+keep_firing_for on the one alert the lab repairs), and alertmanager.yml's inhibit rules. The
 exporter watches every lab scenario, every issuance case (CAA, DNS-TXT, file validation)
 and a directory of broken certificate files. The tests assert that each fault the lab
 reproduces arrives at the webhook as its family's alert with the right fault, target and
-severity labels, that nothing else arrives (the healthy targets stay silent, the
+severity labels (the paging policy's: deploy/alerting.yaml), one message per fault (a page
+silences its warning), that nothing else arrives (the healthy targets stay silent, the
 check-erroring alert stays quiet), that an alert resolves when the lab repairs its fault,
-that every dashboard query returns data against this Prometheus, and that the
-exporter-health alerts fire for a failed reload and a dead exporter.
+that every dashboard query returns data against this Prometheus, that the exporter-health
+alerts fire for a failed reload and a dead exporter, and that a dead exporter resolves no
+fault alert (keep_firing_for).
 """
 
 from __future__ import annotations
@@ -36,13 +39,17 @@ import yaml
 from exporter.catalog.faults import FAULTS, FaultId
 from sslfault_lab.demo import FullLab, start_full_lab_on
 from sslfault_lab.lab import Lab, LabThread
-from tools import dashboards, gen_alert_tests
+from tools import dashboards
+from tools.alerting import rules as model
+from tools.alerting.settings import load, policy
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = Path("/usr/bin/prometheus")
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 HEALTHY = ("ok", "ok-rsa")
-WARNING_DAYS, CRITICAL_DAYS = 21.0, 7.0  # the documented defaults of the recording rules
+SETTINGS = load()
+WARNING_DAYS, CRITICAL_DAYS = SETTINGS.expiry.warning_days, SETTINGS.expiry.critical_days
+REPAIRED_ALERT = "SSLDnsResolutionFailed"  # the lab repairs this one: it must resolve at once
 T = TypeVar("T")
 
 pytestmark = [
@@ -162,6 +169,14 @@ class Stack:
         config = self.full.config_dict(interval="5s", timeout="4s")
         self.expected_faults = {name: faults for name, (_, faults) in self.full.expected().items()}
         self.expected_faults.update(self.full.expected_files()[1])
+        # A certificate file whose key does not match and whose certificate is due for renewal (5 days
+        # left): the issuance fault pages, and its warning is silenced by the inhibit rule.
+        due = self.tmp / "renewal-due"
+        due.mkdir()
+        (due / "site.pem").write_text(Path(str(self.lab.scenarios["expiring"].chain_file)).read_text())
+        (due / "site.key").write_text(Path(str(self.lab.scenarios["ok-rsa"].key_file)).read_text())
+        config["cert_files"].append({"path": f"{due}/*.pem", "key": "{dir}/{stem}.key", "poll": "1s"})
+        self.expected_faults[f"file:{due}/site.pem"] = frozenset({"cert_file_key_mismatch"})
         self.config_file = self.tmp / "sslfault.yml"
         self.config_file.write_text(yaml.safe_dump(config))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -170,10 +185,12 @@ class Stack:
         self.exporter_url = f"http://127.0.0.1:{exporter_port}"
 
         am_config = self.tmp / "alertmanager.yml"
+        shipped = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text(encoding="utf-8"))
         am_config.write_text(yaml.safe_dump({
             "route": {"receiver": "webhook", "group_by": ["..."], "group_wait": "1s", "group_interval": "1s",
                       "repeat_interval": "1h"},
             "receivers": [{"name": "webhook", "webhook_configs": [{"url": self.webhook.url, "send_resolved": True}]}],
+            "inhibit_rules": shipped["inhibit_rules"],
         }))
         self.spawn("alertmanager", str(ALERTMANAGER), f"--config.file={am_config}",
                    f"--storage.path={self.tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
@@ -184,6 +201,8 @@ class Stack:
             for rule in group["rules"]:
                 if "for" in rule:
                     rule["for"] = "0s"
+                if rule.get("alert") == REPAIRED_ALERT:
+                    rule.pop("keep_firing_for", None)
         (self.tmp / "alerts.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
         prom_config = self.tmp / "prometheus.yml"
         prom_config.write_text(yaml.safe_dump({
@@ -244,7 +263,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def fault_alert_names() -> dict[str, str]:
     """Fault id -> the alert of its family (tests/deploy/test_alerts.py proves each has exactly one)."""
-    return {f: name for name, rule in gen_alert_tests.load_alerts().items() for f in gen_alert_tests.family_faults(rule)}
+    return {f: r.alert for rules in model.build(SETTINGS).values() for r in rules if r.kind == "fault" for f in r.faults}
 
 
 Expected = tuple[str, str, str, str, str]  # alertname, target, fault, severity, address ("" when none)
@@ -256,30 +275,43 @@ def key(alert: dict[str, Any]) -> Expected:
             labels.get("address", ""))
 
 
-def reported_faults(stack: Stack) -> set[tuple[str, str]]:
-    """(target, fault) for every active fault the exporter exports."""
-    return {(r["metric"]["target"], r["metric"]["fault"]) for r in stack.query("sslfault_fault")}
+def reported_faults(stack: Stack) -> set[tuple[str, str, str]]:
+    """(target, fault, address) for every active fault the exporter exports."""
+    return {(r["metric"]["target"], r["metric"]["fault"], r["metric"].get("address", ""))
+            for r in stack.query("sslfault_fault")}
 
 
-def expected_alerts(stack: Stack, reported: set[tuple[str, str]]) -> set[Expected]:
-    """Each reported fault as its family's alert with the catalog severity, plus the expiry alerts
-    computed here from the raw timestamps with the documented default thresholds."""
-    names = fault_alert_names()
-    expected = {(names[f], target, f, str(FAULTS[FaultId(f)].severity), "") for target, f in reported}
+def expected_alerts(stack: Stack, reported: set[tuple[str, str, str]]) -> set[Expected]:
+    """Each reported fault as its family's alert at the policy's severity, the issuance faults also
+    paged where the certificate is due for renewal, and the expiry alerts computed here from the raw
+    timestamps; then what Alertmanager's inhibit rule leaves: no warning beside a page for the same
+    target and fault."""
+    names, notify = fault_alert_names(), SETTINGS.notify
     now = time.time()
     leaf = {(r["metric"]["target"], r["metric"].get("address", "")): float(r["value"][1])
             for r in stack.query("sslfault_cert_not_after_timestamp_seconds")}
+    soonest: dict[str, float] = {}
+    for (target, _), not_after in leaf.items():
+        soonest[target] = min(not_after, soonest.get(target, not_after))
+    expected: set[Expected] = set()
+    for target, fault_id, address in reported:
+        if fault_id not in names:
+            continue  # cert_expiring_soon: alerted from the timestamps below
+        p = policy(fault_id, str(FAULTS[FaultId(fault_id)].severity), SETTINGS)
+        expected.add((names[fault_id], target, fault_id, getattr(notify, p.notify), address))
+        if p.escalates and soonest.get(target, float("inf")) < now + SETTINGS.renewal_window_days * 86400:
+            expected.add((names[fault_id], target, fault_id, notify.page, address))
     for (target, address), not_after in leaf.items():
         days = (not_after - now) / 86400
-        if 0 < days < CRITICAL_DAYS:
-            expected.add(("SSLCertificateExpiryCritical", target, "cert_expiring_soon", "critical", address))
-        elif CRITICAL_DAYS <= days < WARNING_DAYS:
-            expected.add(("SSLCertificateExpiryWarning", target, "cert_expiring_soon", "warning", address))
+        for limit, severity in ((WARNING_DAYS, notify.warn), (CRITICAL_DAYS, notify.page)):
+            if 0 < days < limit:
+                expected.add(("SSLCertificateExpiringSoon", target, "cert_expiring_soon", severity, address))
     for r in stack.query("sslfault_chain_not_after_timestamp_seconds"):
         target, address, chain = r["metric"]["target"], r["metric"].get("address", ""), float(r["value"][1])
         if chain < leaf.get((target, address), chain) and 0 < (chain - now) / 86400 < WARNING_DAYS:
-            expected.add(("SSLIntermediateExpiresBeforeLeaf", target, "chain_cert_expired", "warning", address))
-    return expected
+            expected.add(("SSLIntermediateExpiresBeforeLeaf", target, "chain_cert_expired", notify.warn, address))
+    paged = {(target, fault) for _, target, fault, severity, _ in expected if severity == notify.page}
+    return {e for e in expected if e[3] == notify.page or (e[1], e[2]) not in paged}
 
 
 def all_probed(stack: Stack) -> bool:
@@ -297,12 +329,14 @@ def test_each_lab_fault_alerts_with_the_right_labels(stack: Stack) -> None:
     wait_for(lambda: stack.query("sslfault_cert_not_after_timestamp_seconds"), 15, "the first scrape", stack.logs)
     reported = reported_faults(stack)
     for target, faults in stack.expected_faults.items():  # the lab reproduces each of its faults
-        missing = {f for f in faults if (target, f) not in reported}
+        missing = {f for f in faults if (target, f) not in {(t, f) for t, f, _ in reported}}
         assert not missing, f"{target}: the exporter does not report {sorted(missing)}"
     lab_faults = {f for faults in stack.expected_faults.values() for f in faults}
     print(f"\nlab faults that reach the webhook: {len(lab_faults)} of {len(FAULTS)} fault ids; "
-          f"alerts: {sorted({fault_alert_names()[f] for f in lab_faults})}")
+          f"alerts: {sorted({fault_alert_names().get(f, 'SSLCertificateExpiringSoon') for f in lab_faults})}")
     expected = expected_alerts(stack, reported)
+    escalated = {e for e in expected if e[2] in SETTINGS.policy.until_renewal and e[3] == SETTINGS.notify.page}
+    assert escalated, "no issuance fault on a certificate due for renewal: the escalation is not exercised"
 
     def firing() -> set[Expected]:
         return {key(a) for a in webhook.alerts()}
@@ -334,13 +368,17 @@ FILTER = re.compile(r"\s*(\w+\{[^}]*\})\s*(?:==|!=|>=|<=|>|<)\s*-?[\d.]+\s*")
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     """Each panel query runs; it must return data unless one of its selectors selects nothing in the lab."""
     wait_for(lambda: stack.query("rate(sslfault_check_runs_total[1m])"), 30, "two scrapes for rate()")
-    values = {"overview.json": {"target": ".*"}, "exporter.json": {"job": ".*"}, "target.json": {"target": "multi"}}
+    scope = {"job": ".*", "instance": ".*"}
+    values = {"overview.json": {**scope, "target": ".*"}, "exporter.json": scope,
+              "target.json": {**scope, "target": "multi"}}
     empty_allowed, failures = [], []
     for name, dashboard in dashboards.load_all().items():
         for variable in dashboards.variables(dashboard).values():
-            match = re.fullmatch(r"label_values\((\w+), (\w+)\)", str(variable.get("query", "")))
+            query = dashboards.substitute(str(variable.get("query", "")), values[name]) if "query" in variable else ""
+            match = re.fullmatch(r"label_values\((\w+(?:\{[^}]*\})?), (\w+)\)", query)
             if match:
-                url = f"{stack.prometheus_url}/api/v1/label/{match[2]}/values?match[]={match[1]}"
+                selector = urllib.parse.quote(match[1])
+                url = f"{stack.prometheus_url}/api/v1/label/{match[2]}/values?match[]={selector}"
                 assert get_json(url)["data"], f"{name}: variable {variable['name']} has no values"
         for query in dashboards.queries(dashboard):
             expr = dashboards.substitute(query.expr, values[name])
@@ -383,10 +421,19 @@ def test_failed_config_reload_alerts(stack: Stack) -> None:
     assert alert["labels"]["job"] == "sslfault" and alert["labels"]["severity"] == "warning"
 
 
-def test_exporter_down_alerts(stack: Stack) -> None:
+def test_exporter_down_pages_and_resolves_no_fault(stack: Stack) -> None:
     assert stack.webhook is not None
+    webhook = stack.webhook
+    firing = {key(a) for a in webhook.alerts() if a["labels"]["alertname"] != REPAIRED_ALERT
+              and not a["labels"]["alertname"].startswith("SSLFaultExporter")}
+    assert firing, "no fault alert was firing"
     stack.procs["exporter"].terminate()
     stack.procs["exporter"].wait(10)
-    alert = wait_for(lambda: stack.webhook.find(alertname="SSLFaultExporterDown") if stack.webhook else None,
-                     20, "SSLFaultExporterDown")
+    alert = wait_for(lambda: webhook.find(alertname="SSLFaultExporterDown"), 20, "SSLFaultExporterDown")
     assert alert["labels"]["instance"] == stack.exporter_url.removeprefix("http://")
+    assert alert["labels"]["severity"] == SETTINGS.notify.page  # the only replica: nothing watches the certificates
+    # Its series are stale now; keep_firing_for holds every fault alert. A few more rounds for stray notifications.
+    time.sleep(3)
+    assert not stack.query("sslfault_fault"), "the exporter's series should be stale"
+    resolved = {key(a) for a in webhook.alerts("resolved")} & firing
+    assert not resolved, f"a dead exporter resolved {sorted(resolved)}"

@@ -8,20 +8,29 @@ import subprocess
 import time
 from collections import defaultdict
 
+from typing import Any
+
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.checks import Check
+from exporter.checks.base import CheckPlugin, NoSettings
 from exporter.http.collector import FaultCollector
 from exporter.config import Config, Target
 from exporter.engine.context import ProbeContext, Resources
 from exporter.errors import DependencyError, InvalidResponse
 from sslfault_lab.lab import Lab
-from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, Finding
+from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, FaultId, Finding
 from exporter.engine.runner import classify, run_target
 from exporter.daemon.scheduler import Limits, Scheduler
 from exporter.engine.store import ResultsStore
 from tests.support.labs import run_async
+
+
+def _plugin(name: str, run: Any, applies: Any = None, faults: frozenset[FaultId] = frozenset({FaultId.CERT_EXPIRED})
+            ) -> CheckPlugin[NoSettings, object]:
+    """A check declared like the real ones, for runner tests."""
+    extra = {"applies": applies} if applies else {}
+    return CheckPlugin(name=name, summary="test", run=run, result_type=object, faults=faults, **extra)
 
 
 def _target(name: str = "t", host: str = "h.example", timeout: float = 1.0, checks: tuple[str, ...] = ("x",)) -> Target:
@@ -40,18 +49,18 @@ def test_exceptions_map_to_error_kinds(exc: Exception, kind: ErrorKind) -> None:
 
 
 def test_runner_times_out_a_stuck_check_and_keeps_others() -> None:
-    async def stuck(target: Target, ctx: ProbeContext) -> CheckOutcome:
+    async def stuck(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
         await asyncio.sleep(60)
         return CheckOutcome()
 
-    async def quick(target: Target, ctx: ProbeContext) -> CheckOutcome:
-        return CheckOutcome((Finding("cert_expired", "old"),))
+    async def quick(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
+        return CheckOutcome((Finding(FaultId.CERT_EXPIRED, "old"),))
 
     async def go() -> dict[str, CheckResult]:
         resources = Resources(Config())
         target = _target(timeout=0.3, checks=("stuck", "quick"))
         try:
-            return await run_target(target, resources, {"stuck": Check(stuck), "quick": Check(quick)})
+            return await run_target(target, resources, {"stuck": _plugin("stuck", stuck), "quick": _plugin("quick", quick)})
         finally:
             await resources.close()
 
@@ -64,17 +73,33 @@ def test_runner_times_out_a_stuck_check_and_keeps_others() -> None:
 
 
 def test_check_not_applying_is_not_run() -> None:
-    async def never(target: Target, ctx: ProbeContext) -> CheckOutcome:
+    async def never(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
         raise AssertionError("must not run")
 
     async def go() -> dict[str, CheckResult]:
         resources = Resources(Config())
         try:
-            return await run_target(_target(checks=("never",)), resources, {"never": Check(never, lambda t: False)})
+            return await run_target(_target(checks=("never",)), resources, {"never": _plugin("never", never, lambda t, s: False)})
         finally:
             await resources.close()
 
     assert run_async(go()) == {}
+
+
+def test_a_fault_the_plugin_does_not_declare_is_an_internal_error() -> None:
+    async def sloppy(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
+        return CheckOutcome((Finding(FaultId.CERT_REVOKED, "not mine to say"),))
+
+    async def go() -> dict[str, CheckResult]:
+        resources = Resources(Config())
+        try:
+            return await run_target(_target(checks=("sloppy",)), resources, {"sloppy": _plugin("sloppy", sloppy)})
+        finally:
+            await resources.close()
+
+    result = run_async(go())["sloppy"]
+    assert result.status is CheckStatus.ERROR and result.error_kind is ErrorKind.INTERNAL
+    assert "cert_revoked" in (result.error or "")
 
 
 def test_per_host_limit_is_respected() -> None:
@@ -163,8 +188,11 @@ def test_collector_exports_certificate_metrics_even_when_expired(lab: Lab, lab_c
     text = _scrape(run_async(go()))
     expired_addr = lab.scenarios["expired"].addresses[0]
     assert f'sslfault_cert_not_after_timestamp_seconds{{address="{expired_addr}",target="expired"}}' in text
-    assert 'sslfault_fault{fault="cert_expired",severity="critical",target="expired"} 1.0' in text
-    assert 'sslfault_fault{fault="cert_untrusted",severity="critical",target="self-signed"} 1.0' in text
+    assert (f'sslfault_fault{{address="{expired_addr}",fault="cert_expired",severity="critical",target="expired"}} 1.0'
+            in text)
+    self_signed = lab.scenarios["self-signed"].addresses[0]
+    assert (f'sslfault_fault{{address="{self_signed}",fault="cert_untrusted",severity="critical",'
+            f'target="self-signed"}} 1.0' in text)
     assert 'sslfault_cert_info{address=' in text and 'target="self-signed"' in text
     assert 'sslfault_faults_active{severity="critical",target="ok"} 0.0' in text
     assert 'sslfault_check_success{check="tls",target="refused"} 0.0' in text
@@ -250,8 +278,11 @@ def test_cached_exposition_equals_the_collector_output(lab: Lab, lab_config: Con
 
     store, targets, _ = run_async(go())
     exposition = Exposition(store)
-    assert exposition.render().decode() == _scrape(store)
-    assert exposition.render().decode() == _scrape(store)  # from the cache
+    assert exposition.render_exporter().decode() == _scrape(store)
+    assert exposition.render_exporter().decode() == _scrape(store)  # from the cache
     store.record(targets[0], {})  # one target's results change (here: to nothing)
     store.set_targets([t for t in targets if t is not targets[1]])  # and another goes away
-    assert exposition.render().decode() == _scrape(store)
+    assert exposition.render_exporter().decode() == _scrape(store)
+    # /metrics adds the standard process and Python families after the exporter's own.
+    full = exposition.render().decode()
+    assert full.startswith(_scrape(store)) and "\nprocess_cpu_seconds_total " in full

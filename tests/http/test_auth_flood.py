@@ -44,7 +44,8 @@ def test_metrics_answered_within_a_second_during_a_wrong_password_flood(lab: Lab
     config["targets"] = config["targets"][:3]
     proc, base = start_exporter(config, tmp_path, extra_args=("--web.config.file", str(web)))
     try:
-        wait_for(lambda: _get(f"{base}/-/ready", "s3cret")[0] == 200, 30, "exporter ready")
+        wait_for(lambda: _get(f"{base}/-/ready", None)[0] == 200, 30, "exporter ready")
+        assert _get(f"{base}/metrics", "s3cret")[0] == 200  # Prometheus scraped before the flood began
         with ThreadPoolExecutor(FLOOD + 1) as pool:
             flood = [pool.submit(_get, f"{base}/metrics", f"wrong{i}") for i in range(FLOOD)]
             time.sleep(0.2)  # the flood is queued or running

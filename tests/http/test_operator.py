@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import base64
 import json
 import ssl
@@ -47,8 +48,25 @@ def test_probe_prometheus_format(exporter_url) -> None:  # type: ignore[no-untyp
     base, _, _ = exporter_url
     status, body = http_get(f"{base}/probe?target=leaf-only.lab.test&format=prometheus")
     assert status == 200
-    assert 'sslfault_fault{fault="chain_incomplete",severity="critical",target="leaf-only"} 1.0' in body
+    assert re.search(r'sslfault_fault\{address="127[.0-9]+",fault="chain_incomplete",severity="critical",'
+                     r'target="leaf-only"\} 1.0', body)
     assert "sslfault_build_info" not in body
+    # blackbox_exporter-style verdict and timing: a critical fault means the probe did not succeed.
+    assert "\nsslfault_probe_success 0\n" in body
+    duration = float(re.search(r"\nsslfault_probe_duration_seconds ([0-9.]+)\n", body).group(1))  # type: ignore[union-attr]
+    assert 0 < duration < 30
+    _, healthy = http_get(f"{base}/probe?target=ok.lab.test&format=prometheus")
+    assert "\nsslfault_probe_success 1\n" in healthy
+
+
+def test_metrics_carry_process_and_python_collectors(exporter_url) -> None:  # type: ignore[no-untyped-def]
+    base, _, _ = exporter_url
+    _, body = http_get(f"{base}/metrics")
+    for family in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
+                   "python_info", "python_gc_objects_collected_total"):
+        assert f"\n{family}" in body, family
+    promtool = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True, timeout=30)
+    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
 
 
 @pytest.mark.parametrize(

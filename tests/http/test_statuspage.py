@@ -95,7 +95,7 @@ def _store() -> ResultsStore:
 async def client() -> AsyncIterator[TestClient[Any, Any]]:
     app = web.Application()
     # Only what the pages read: the store and (no) scheduler; a stand-in, not a started daemon.
-    app[DAEMON] = cast(Daemon, SimpleNamespace(store=_store(), scheduler=None))
+    app[DAEMON] = cast(Daemon, SimpleNamespace(store=_store(), scheduler=SimpleNamespace(next_run_timestamp=lambda name: None)))
     register(app)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client

@@ -3,9 +3,11 @@
 Headless Chromium loads every lab mixed-content page (lab names mapped to the lab's
 loopback addresses, since Chromium trusts http://127.0.0.1 and would not flag it) and
 its console says, per insecure URL, "blocked", "automatically upgraded" or (forms)
-"targets an insecure endpoint". Known disagreements, by design: an image a script
-inserts (`mc-script`) is seen by the browser, never by a static scanner; and
-`link rel=icon`, which specs.md classes as upgradable while Chromium blocks it.
+"targets an insecure endpoint". Pages cover forms posting to http: (`mc-form`), favicons named
+over http: (`mc-blockable`), a named https: favicon and the implicit /favicon.ico and a
+stylesheet whose https: URLs redirect to http: (`mc-icon-redirect`, `mc-redirects`): the browser
+reports the redirect target, and so must the scanner. Known disagreement, by design: an image a
+script inserts (`mc-script`) is seen by the browser, never by a static scanner.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--ignore-certificate-errors", "--remote-debugging-port=0",
          # Pages load in parallel windows: keep hidden ones from deferring their media loads.
          "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"]
-SETTLE_SECONDS = 0.4  # quiet time after the load event for late loads (fonts, backgrounds)
+SETTLE_SECONDS = 2.0  # quiet time after the load event for late loads (fonts, backgrounds, favicons)
 PAGE_TIMEOUT = 15.0
 _INSECURE_URL = re.compile(r"'(http://[^']+)'")
 

@@ -1,0 +1,59 @@
+"""The HTTP layer as the checks that read pages use it: pinned requests (net/pinned) on the shared
+session, with the target's client certificate, and "could not judge" when a server demands a client
+certificate the target does not configure."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from exporter.errors import CannotJudge
+from exporter.models import ErrorKind
+from exporter.net.pinned import Response, pinned_get
+
+if TYPE_CHECKING:
+    from exporter.engine.context import ProbeContext
+
+# Answers a server gives a client without the certificate it demands (nginx: 400 "No required SSL
+# certificate was sent", 495/496); a TLS alert or a closed connection are the other way it says so.
+_CLIENT_CERT_STATUSES = frozenset({400, 403, 495, 496})
+
+
+async def tls_addresses(ctx: ProbeContext) -> list[str]:
+    """Addresses that completed the shared TLS handshake; the others are the reachability check's."""
+    return [h.address for h in await ctx.served_handshakes()]
+
+
+async def client_cert_gate(ctx: ProbeContext, address: str) -> None:
+    """Raise CannotJudge when `address` asks for a client certificate and the target configures none."""
+    if ctx.target.client_cert:
+        return
+    flight = await ctx.tls12_flight(address)
+    if flight is not None and flight.cert_requested:
+        raise CannotJudge(ErrorKind.CLIENT_CERT,
+                          f"{address} demands a client certificate and the target configures none "
+                          "(client_cert, client_key): the HTTPS answers cannot be judged")
+
+
+async def get(
+    ctx: ProbeContext, scheme: str, address: str, port: int, path: str, *, timeout: float, max_bytes: int,
+    connect_timeout: float | None = None, method: str = "GET",
+) -> Response:
+    """GET scheme://host:port/path from one address, with Host and SNI for the target's name.
+
+    Over HTTPS, a failure or a 400/403/495/496 from a server that asked for a client certificate the
+    target lacks raises CannotJudge (client_cert) instead of passing for the site's own answer."""
+    secure = scheme == "https"
+    try:
+        resp = await pinned_get(
+            ctx.resources.session, scheme, address, port, ctx.target.host, path, sni=ctx.default_sni(),
+            ssl_context=ctx.resources.capture_context(ctx.target) if secure else None, timeout=timeout,
+            max_bytes=max_bytes, connect_timeout=connect_timeout, method=method)
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        if secure:
+            await client_cert_gate(ctx, address)
+        raise
+    if secure and resp.status in _CLIENT_CERT_STATUSES:
+        await client_cert_gate(ctx, address)
+    return resp
