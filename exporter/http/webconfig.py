@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
@@ -157,8 +158,11 @@ class PasswordChecks:
     bounded: beyond `max_pending` checks in flight a request is refused at once instead of queueing, so
     a flood of wrong passwords costs the attacker, not Prometheus."""
 
-    def __init__(self, auth: BasicAuth, workers: int = 2, max_pending: int = 16) -> None:
+    def __init__(self, auth: BasicAuth, workers: int | None = None, max_pending: int = 16) -> None:
         self.auth = auth
+        # Half the cores at most: bcrypt saturates each worker's core, and the event loop and the
+        # /metrics renderer must keep one.
+        workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self.max_pending = max_pending
         self._pending = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from sslfault_lab.lab import Lab
 
+from sslfault_lab.lab import Lab
 from tests.hostile.harness import freshness
 from tests.hostile.scenario import Record, run
 
@@ -29,6 +29,12 @@ def hostile_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     (record.workdir / "figures.json").write_text(json.dumps(record.figures, indent=2))
     (record.workdir / "all-runs.log").write_text(record.outputs.get("log", ""))  # for a failing run's post-mortem
     (record.workdir / "summaries.json").write_text(json.dumps(record.summaries, indent=1))
+    if record.scraper:
+        (record.workdir / "timeline.json").write_text(json.dumps(
+            {"events": record.events, "scrapes": [(s.at, s.seconds, s.status) for s in record.scraper.scrapes],
+             "rss": record.rss.samples if record.rss else [],
+             "healthy_runs": {t: sorted({s.runs[t] for s in record.scraper.scrapes if t in s.runs})
+                              for t in record.healthy}}))
     (record.workdir / "attacks.json").write_text(json.dumps(
         {"probes": record.probes, "peers": record.probe_peers, "traversal": [(p, s) for p, s, _ in record.traversal],
          "credentials": record.credentials, "flood": record.flood, "reloads": record.reloads}, indent=1))

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 USER, PASSWORD = "prometheus", "scrape-Secret-41b9"
 _LAST_RUN = re.compile(r'^sslfault_check_last_run_timestamp_seconds\{check="([^"]*)",target="([^"]*)"\} (\S+)$', re.MULTILINE)
-_FAULT = re.compile(r'^sslfault_fault\{fault="([^"]*)",severity="[^"]*",target="([^"]*)"\} ', re.MULTILINE)
+_FAULT = re.compile(r'^sslfault_fault\{(?:address="[^"]*",)?fault="([^"]*)",severity="[^"]*",target="([^"]*)"\} ',
+                    re.MULTILINE)
 
 
 def auth_header(user: str = USER, password: str = PASSWORD) -> str:

@@ -19,9 +19,9 @@ from typing import Any
 
 import bcrypt
 import yaml
+
 from sslfault_lab.demo import lab_config_dict
 from sslfault_lab.lab import Lab
-
 from tests.hostile import attacks
 from tests.hostile.harness import (
     PASSWORD,
@@ -70,6 +70,7 @@ class Record:
     killed_at: float = 0.0
     first_scrape: str = ""
     corrupted_starts: list[tuple[str, bool, int]] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)  # (unix seconds, what the timeline did)
     markup_seen: tuple[str, dict[str, Any]] = ("", {})  # /metrics and the JSON view once its TLS check passed
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -147,7 +148,7 @@ def _run(lab: Lab, hostile: HostileLab, servers: LoopThread, record: Record) -> 
     (workdir / "web.yml").write_text(yaml.safe_dump({"basic_auth_users": {USER: hashed}}))
     record.secrets = [*hostile.secrets, hashed, PASSWORD]
     config = exporter_config(lab, hostile)
-    record.healthy = [*HEALTHY, "flap"]
+    record.healthy = list(HEALTHY)  # "flap" is not: its DNS server is stopped for a while
     record.hostile = [t["name"] for t in hostile.targets]
     port = free_port()
     proc = _spawn(record, config, port)
@@ -200,6 +201,7 @@ def _phase_a(lab: Lab, hostile: HostileLab, servers: LoopThread, record: Record,
         if proc.poll() is not None:
             record.unexpected_exits.append(f"exited {proc.returncode} during phase A ({event})")
             return
+        record.events.append((time.time(), event))
         if event == "attacks":
             attacks_done = [background.submit(_probe_corpus, record), background.submit(_traversal, record),
                             background.submit(_credentials, record), background.submit(_flood, record)]
