@@ -24,11 +24,11 @@ from cryptography.x509.oid import (
     ExtendedKeyUsageOID,
     NameOID,
 )
+
 from sslfault_lab.dns_server import DnsServer
 from sslfault_lab.lab import Lab
 from sslfault_lab.pki import Issued, LabPKI, new_key
 from sslfault_lab.servers import TcpService, TlsIdentity, bind_tcp, server_context
-
 from tests.support import hostile_servers as hs
 
 T = TypeVar("T")
@@ -54,8 +54,21 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
+        """Cancel whatever still runs (connections the servers had not finished), then close the loop, so no
+        pending task is left for the garbage collector to complain about in some later test."""
+        async def drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.call(drain, timeout=15)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+            if not self._thread.is_alive():
+                self.loop.close()
 
 
 class RebindingDns(DnsServer):
