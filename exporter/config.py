@@ -31,6 +31,7 @@ from exporter.config_types import (
     PemFile,
     Duration,
     Nameserver,
+    check_readable,
     parse_duration,
     parse_hostport,
 )
@@ -104,6 +105,21 @@ class CertFilesConfig(_Model):
         if self.password_file and self.password_env:
             raise ValueError("give password_file or password_env, not both")
         return self
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_readable(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_readable(value, "password file")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key_readable(cls, value: str | None) -> str | None:
+        # A pattern ({dir}, {name}, {stem}) names one key per certificate file: each is linted with its file.
+        if value is not None and "{" not in value:
+            check_readable(value, "key file")
+        return value
 
 
 _SD_SUFFIXES = (".json", ".yml", ".yaml")

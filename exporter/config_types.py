@@ -69,10 +69,40 @@ def _check_nameserver(value: str) -> str:
     return value
 
 
+MAX_CA_FILE_BYTES = 16 * 1024 * 1024  # Mozilla's whole bundle is ~250 KB
+
+
 def _check_ca_file(path: str) -> str:
-    if not Path(path).is_file():
+    """The file must hold PEM certificates now: a reload must not pass validation and then fail to apply."""
+    file = Path(path)
+    if not file.is_file():
         raise ValueError(f"CA file {path!r} does not exist")
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CA_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"CA file {path!r} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CA_FILE_BYTES:
+        raise ValueError(f"CA file {path!r} is larger than {MAX_CA_FILE_BYTES // (1024 * 1024)} MiB")
+    if not data.strip():
+        raise ValueError(f"CA file {path!r} is empty")
+    from cryptography import x509  # here, so importing the config models stays cheap
+
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ValueError(f"CA file {path!r} holds no readable PEM certificate (-----BEGIN CERTIFICATE-----): "
+                         f"{str(exc).split('. See ')[0]}") from None
     return path
+
+
+def check_readable(path: str, what: str) -> None:
+    """ValueError unless `path` can be opened and read now (keys, password files)."""
+    try:
+        with Path(path).open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ValueError(f"{what} {path!r} cannot be read: {exc.strerror or exc}") from None
 
 
 def _check_pem_file(path: str) -> str:

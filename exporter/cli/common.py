@@ -22,7 +22,8 @@ class Parser(argparse.ArgumentParser):
 def add_logging(parser: argparse.ArgumentParser, default_level: str = "info") -> None:
     parser.add_argument("--log.level", dest="log_level", default=default_level,
                         choices=("debug", "info", "warning", "error"))
-    parser.add_argument("--log.format", dest="log_format", default="plain", choices=("plain", "json"))
+    # logfmt like Prometheus' own components; "plain" is its older name.
+    parser.add_argument("--log.format", dest="log_format", default="logfmt", choices=("logfmt", "plain", "json"))
 
 
 def run_until_signalled(main_coro: Any) -> None:

@@ -41,6 +41,8 @@ def add_parser(sub: Any) -> None:
     index.add_argument("--shard.index-from-hostname", dest="shard_from_hostname", action="store_true",
                        help="take the shard from the host name's ordinal, as in a StatefulSet: "
                             "$HOSTNAME=sslfault-2 is shard 2")
+    serve.add_argument("--storage.state-save-interval", dest="state_save_interval", default="1m", metavar="DURATION",
+                       help="how often to save the state file (default 1m)")
     add_logging(serve)
 
 
@@ -57,7 +59,6 @@ def shard_from_args(args: argparse.Namespace) -> Shard:
 
 
 def run(args: argparse.Namespace) -> int:
-    from exporter.config import parse_duration
     from exporter.daemon.daemon import Daemon
     from exporter.http.app import serve
     from exporter.http.webconfig import load_web_config
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     web_config = None
     try:
-        auto_reload = parse_duration(args.auto_reload) if args.auto_reload else None
+        auto_reload = _duration("--config.auto-reload-interval", args.auto_reload) if args.auto_reload else None
+        save_every = _duration("--storage.state-save-interval", args.state_save_interval)
         if args.web_config_file:
             web_config = load_web_config(args.web_config_file)
     except ConfigError as exc:
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:
-        print(f"sslfault serve: --config.auto-reload-interval: {exc}", file=sys.stderr)
+        print(f"sslfault serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         shard = shard_from_args(args)
@@ -89,9 +91,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"sslfault serve: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        daemon = Daemon(config, args.config_file, state_file=args.state_file, shard=shard)
+        daemon = Daemon(config, args.config_file, state_file=args.state_file, shard=shard,
+                        state_save_seconds=save_every)
         run_until_signalled(serve(daemon, args.listen, web_config, auto_reload))
     except OSError as exc:
         print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _duration(flag: str, text: str) -> float:
+    from exporter.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None

@@ -25,10 +25,11 @@ class Daemon:
     """The daemon's state: config, results store, scheduler and file watcher."""
 
     def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None,
-                 shard: Shard | None = None) -> None:
+                 shard: Shard | None = None, state_save_seconds: float = STATE_SAVE_SECONDS) -> None:
         self.config = config
         self.config_path = config_path
         self.state_file = state_file
+        self.state_save_seconds = state_save_seconds
         self._saver: asyncio.Task[None] | None = None
         self.store = ResultsStore()
         self.scheduler = Scheduler(self.store)
@@ -41,10 +42,15 @@ class Daemon:
         await self.fleet.start(self.config)
         self.file_watcher.apply(self.config)
         if self.state_file:
+            self.store.state_file.enabled = True
             # Before the first runs: the saved results are served until fresh ones replace them.
-            restored = statefile.restore(self.store, self.state_file)
+            try:
+                restored = statefile.restore(self.store, self.state_file)
+            except Exception:  # noqa: BLE001 - restore logs what it rejects; nothing in it may stop the start
+                log.exception("state file could not be loaded, starting without saved results")
+                restored = 0
             log.info("results restored from the state file", extra={"path": self.state_file, "targets": restored})
-            self._saver = asyncio.get_running_loop().create_task(self._save_every(STATE_SAVE_SECONDS))
+            self._saver = asyncio.get_running_loop().create_task(self._save_every(self.state_save_seconds))
         self.scheduler.start()
 
     async def stop(self) -> None:
@@ -55,13 +61,21 @@ class Daemon:
         await self.fleet.stop()
         await self.scheduler.shutdown()
 
-    async def save_state(self) -> None:
+    async def save_state(self) -> bool:
+        """Save now; a failure (disk full, permissions, a result that cannot be encoded) is logged and
+        counted, never raised: the next save tries again."""
         if not self.state_file:
-            return
+            return False
         try:
             await asyncio.to_thread(statefile.save, self.store, self.state_file)
-        except OSError as exc:
-            log.error("cannot write the state file", extra={"path": self.state_file, "error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the saver and the exit must go on
+            self.store.state_file.save_failures += 1
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.error("cannot write the state file, will retry", extra={
+                "path": self.state_file, "error": f"{type(exc).__name__}: {reason}"[:500]})
+            return False
+        self.store.state_file.last_success = time.time()
+        return True
 
     async def _save_every(self, seconds: float) -> None:
         while True:
@@ -76,19 +90,31 @@ class Daemon:
             try:
                 config = load_config(self.config_path)
             except ConfigError as exc:
-                self.store.reload.successful = False
-                self.store.reload.last_error = "; ".join(exc.errors)
-                for error in exc.errors:
-                    log.error("config reload failed, keeping the running config", extra={"error": error})
-                return False, exc.errors
+                return self._reload_failed(exc.errors)
+            try:
+                # Validation checks what it can (CA files parse, key files readable); what still fails
+                # here (a file replaced since, a full disk) changes nothing: the scheduler's apply is all
+                # or nothing, and the fleet hands it this replica's share of the targets.
+                await self.fleet.apply(config)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the running config
+                log.debug("config apply failed", exc_info=True)
+                why = f"{self.config_path}: cannot apply the configuration: {type(exc).__name__}: {exc}"
+                return self._reload_failed([why])
             self.config = config
-            await self.fleet.apply(config)
             self.file_watcher.apply(config)
             self.store.reload.successful = True
             self.store.reload.success_timestamp = time.time()
             self.store.reload.last_error = None
             log.info("config reloaded", extra={"targets": len(config.targets)})
             return True, []
+
+
+    def _reload_failed(self, errors: list[str]) -> tuple[bool, list[str]]:
+        self.store.reload.successful = False
+        self.store.reload.last_error = "; ".join(errors)
+        for error in errors:
+            log.error("config reload failed, keeping the running config", extra={"error": error})
+        return False, errors
 
 
 def _file_signature(path: str) -> tuple[float, int, str] | None:

@@ -88,7 +88,7 @@ class CertFileWatcher:
         self.config = config
         old, self._resources = self._resources, None  # made anew for this config when first needed
         if old is not None:
-            asyncio.get_running_loop().create_task(old.close())
+            old.retire()  # closed once a lint in flight that holds it is done
         self._seen.clear()  # settings may have changed: re-lint everything now
         self._wake.set()
         if self._task is None and config.cert_files:
@@ -134,5 +134,6 @@ class CertFileWatcher:
             self._seen[item.target.name] = (signature, now)
             if self._resources is None:
                 self._resources = Resources(config)
-            result = await run_check(CHECK_NAME, CERT_FILES, item.target, ProbeContext(item.target, self._resources))
+            async with self._resources.use() as resources:
+                result = await run_check(CHECK_NAME, CERT_FILES, item.target, ProbeContext(item.target, resources))
             self.store.record(item.target, {CHECK_NAME: result})

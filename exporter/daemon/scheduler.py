@@ -65,17 +65,19 @@ class Scheduler:
     def apply(self, config: Config, targets: list[Target] | None = None) -> None:
         """Adopt a (new) config: unchanged targets keep results and schedule; new ones run at once.
 
-        `targets`: the ones to run instead of the config's (the fleet: discovered too, one shard's share)."""
-        old_resources = self.resources
-        if self.resources is None or _resource_settings(self.resources.config) != _resource_settings(config):
-            self.resources = Resources(config)
-            self.limits = Limits(config.limits.max_concurrent_probes, config.limits.max_concurrent_per_host)
-        else:
-            self.resources.config = config
-        if old_resources is not None and old_resources is not self.resources:
-            asyncio.get_running_loop().create_task(old_resources.close())
+        `targets`: the ones to run instead of the config's (the fleet: discovered too, one shard's share).
+        Everything that can fail (reading CA files, building the resolver) happens before anything
+        changes, so a config that cannot be applied leaves the running one untouched."""
         wanted = config.resolved_targets() if targets is None else targets
         by_name = {t.name: t for t in wanted}
+        old_resources = self.resources
+        if old_resources is None or _resource_settings(old_resources.config) != _resource_settings(config):
+            self.resources = Resources(config)
+            self.limits = Limits(config.limits.max_concurrent_probes, config.limits.max_concurrent_per_host)
+            if old_resources is not None:
+                old_resources.retire()  # closed when the runs still holding it finish
+        else:
+            old_resources.config = config
         for name in set(self._targets) - set(by_name):
             self._scheduler.remove_job(_job_id(name))
         self.store.set_targets(by_name.values())
@@ -93,9 +95,14 @@ class Scheduler:
 
     async def run_once(self, target: Target) -> dict[str, CheckResult]:
         assert self.resources is not None and self.limits is not None
-        resources = self.resources
+
+        async def work() -> dict[str, CheckResult]:
+            # The resources current when the run starts, held until it ends (a reload may retire them).
+            async with self.resources.use() as resources:  # type: ignore[union-attr]
+                return await self._run(target, resources)
+
         try:
-            results = await self.limits.run(target.host, lambda: self._run(target, resources))
+            results = await self.limits.run(target.host, work)
         except asyncio.CancelledError:
             # Shutdown cancels runs in flight; the job ends quietly instead of logging a traceback.
             return {}

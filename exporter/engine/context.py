@@ -9,9 +9,10 @@ one resolution and one captured chain per address.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
@@ -47,12 +48,18 @@ AIA_TIMEOUT_SECONDS = 5.0
 
 
 class Resources:
-    """Long-lived, shared by all targets under one config."""
+    """Long-lived, shared by all targets under one config.
+
+    A reload that needs new resources retires the old ones: runs that hold them (`use()`) keep
+    a working HTTP session until they finish, and the last one out closes it."""
 
     def __init__(self, config: Config, deny_private_fetches: bool = False) -> None:
         self.config = config
         self.deny_private_fetches = deny_private_fetches
         self._closed = False
+        self._retired = False
+        self._holders = 0
+        self._closing: asyncio.Task[None] | None = None
         self.resolver = make_resolver(config.resolver.endpoints(), config.resolver.timeout)
         # Built once per config: every chain verdict uses it; CA files are "private" roots.
         self.trust: TrustStore = load_trust(config.trust.use_system, config.trust.ca_files)
@@ -88,11 +95,37 @@ class Resources:
     def session(self) -> aiohttp.ClientSession:
         # Created lazily: aiohttp sessions must be made inside the running loop.
         if self._closed:
-            # A run still in flight after a config reload: do not open a session nobody will close.
+            # Used after close (not through use()): do not open a session nobody will close.
             raise DependencyError("the configuration was reloaded during this run")
         if self._session is None or self._session.closed:
             self._session = make_session(self.resolver, deny_private=self.deny_private_fetches)
         return self._session
+
+    @property
+    def holders(self) -> int:
+        return self._holders
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[Resources]:
+        """Hold these resources for one run: a retire() meanwhile waits for the run to end."""
+        self._holders += 1
+        try:
+            yield self
+        finally:
+            self._holders -= 1
+            if self._retired and self._holders == 0:
+                self._close_soon()
+
+    def retire(self) -> None:
+        """No new runs will use these; close them once the runs holding them are done."""
+        self._retired = True
+        if self._holders == 0:
+            self._close_soon()
+
+    def _close_soon(self) -> None:
+        if self._closing is None:
+            # A task, so a run being cancelled cannot interrupt the close half-way.
+            self._closing = asyncio.get_running_loop().create_task(self.close())
 
     async def close(self) -> None:
         self._closed = True

@@ -29,6 +29,15 @@ class ReloadStatus:
     last_error: str | None = None
 
 
+@dataclass
+class StateFileStatus:
+    """The state file's saves, for the exporter's own metrics (enabled only with --storage.state-file)."""
+
+    enabled: bool = False
+    save_failures: int = 0
+    last_success: float = 0.0  # unix seconds; 0 until the first successful save
+
+
 class ResultsStore:
     """A dict of immutable TargetState objects; each update replaces one entry wholesale."""
 
@@ -36,6 +45,7 @@ class ResultsStore:
         self._targets: dict[str, TargetState] = {}
         self.runs = Counter[tuple[str, str]]()  # (check, status) -> count, for the _total counter
         self.reload = ReloadStatus()
+        self.state_file = StateFileStatus()
         self.log = ProbeLog()
         self._groups: dict[str, set[str]] = {}
         # More of the exporter's own metrics (the fleet's shard and discovery families), rendered with them.

@@ -16,14 +16,23 @@ from exporter.http.keys import DAEMON, EXPOSITION
 from exporter.http import statuspage
 from exporter.http.probe import ProbeHandler
 from exporter.views import all_views, target_detail
-from exporter.http.webconfig import WebConfig
+from exporter.http.webconfig import BasicAuth, PasswordChecks, WebConfig
 from exporter.http.webconfig import middleware as webconfig_middleware
 
 log = logging.getLogger(__name__)
 
 def make_app(daemon: Daemon, web_config: WebConfig | None = None) -> web.Application:
-    middlewares = [webconfig_middleware(web_config)] if web_config else []
+    checks = PasswordChecks(BasicAuth(web_config.basic_auth_users)) if web_config and web_config.basic_auth_users \
+        else None
+    middlewares = [webconfig_middleware(web_config, checks)] if web_config else []
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
+    if checks is not None:
+        pool = checks
+
+        async def close_checks(_app: web.Application) -> None:
+            pool.close()
+
+        app.on_cleanup.append(close_checks)
     app[DAEMON] = daemon
     app[EXPOSITION] = Exposition(daemon.store)
     statuspage.register(app)
@@ -53,11 +62,12 @@ async def _on_startup(app: web.Application) -> None:
 
 async def _on_cleanup(app: web.Application) -> None:
     await app[DAEMON].stop()
+    app[EXPOSITION].close()
 
 
 async def metrics(request: web.Request) -> web.Response:
     # Off the event loop: a large fleet takes a while to render, and probes must keep their timing.
-    body = await asyncio.to_thread(request.app[EXPOSITION].render)
+    body = await request.app[EXPOSITION].render_async()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -109,6 +109,14 @@ class FaultCollector(Collector):
                                 "1 if the last configuration load succeeded.", value=1.0 if reload.successful else 0.0)
         yield GaugeMetricFamily("sslfault_config_last_reload_success_timestamp_seconds",
                                 "When the configuration was last loaded successfully.", value=reload.success_timestamp)
+        saves = self.store.state_file
+        if saves.enabled:
+            yield CounterMetricFamily("sslfault_state_file_save_failures",
+                                      "State file saves that failed (each is retried at the next save).",
+                                      value=saves.save_failures)
+            yield GaugeMetricFamily("sslfault_state_file_last_save_success_timestamp_seconds",
+                                    "When the state file was last saved (unix seconds; 0: not yet).",
+                                    value=saves.last_success)
         for extra in self.store.exporter_collectors:
             yield from extra.collect()  # type: ignore[misc]
         build = InfoMetricFamily("sslfault_build", "Version of ssl-fault-exporter.")

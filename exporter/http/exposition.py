@@ -7,7 +7,9 @@ for it. A scrape then only joins strings, which keeps large fleets cheap to scra
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 
@@ -20,7 +22,8 @@ Families = list[tuple[str, list[str], list[str]]]  # (family, header lines, samp
 def split_families(text: str) -> Families:
     """Exposition text -> families in order, each with its HELP/TYPE lines and its samples."""
     families: Families = []
-    for line in text.splitlines():
+    # "\n" only: splitlines() also breaks at U+2028, U+0085... which label values may hold unescaped.
+    for line in text.split("\n"):
         if line.startswith("# HELP "):
             families.append((line.split(" ", 3)[2], [line], []))
         elif line.startswith("#"):
@@ -51,6 +54,15 @@ class Exposition:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
         self._standard = _standard_registry()
+        # A thread of its own: scrapes never queue behind checks' work in the default pool (page parsing).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+
+    async def render_async(self) -> bytes:
+        """render() off the event loop, in the exposition's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.render)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def render(self) -> bytes:
         """Everything /metrics serves: the exporter's families, then the process and Python ones."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import ipaddress
 import json
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from exporter.engine.context import ProbeContext, Resources
 from exporter.report import build_report
 from exporter.views import resolved_addresses
 from exporter.engine.runner import run_target
+from exporter.net.guard import deny_private, is_private
 
 
 class Refused(Exception):
@@ -55,11 +55,6 @@ def pick_target(config: Config, host: str, port: int | None,
         return resolve_target(TargetConfig.model_validate(settings), config.defaults), False
     except ValidationError as exc:
         raise Refused(400, f"invalid target: {exc.errors()[0]['msg']}") from None
-
-
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return not ip.is_global or ip.is_loopback or ip.is_private or ip.is_link_local
 
 
 class ProbeHandler:
@@ -110,18 +105,23 @@ class ProbeHandler:
             shared = daemon.scheduler.resources
             if shared is None:
                 raise Refused(503, "the exporter is still starting")
-            return await run_target(target, shared, ctx=ProbeContext(target, shared))
+            async with shared.use() as resources:  # a reload meanwhile closes it only after this run
+                return await run_target(target, resources, ctx=ProbeContext(target, resources))
         # A host only a pattern allows: its own resources whose HTTP fetches (AIA, OCSP, CRL, page
         # resources) refuse private addresses too, so the probe cannot be steered inside the network.
+        # Every connection the run opens (TLS, HTTP, direct DNS) is then checked against the same rule,
+        # so answers that change between lookups and IP literals in certificates do not get around it.
         resources = Resources(config, deny_private_fetches=True)
+        resolvers = [address for address, _ in config.resolver.endpoints()]
         try:
-            ctx = ProbeContext(target, resources)
-            resolution = await ctx.resolution()
-            private = [a for a in resolution.addresses if _is_private(a)]
-            if private:
-                raise Refused(403, f"{target.host} resolves to private or loopback address(es) {', '.join(private)}; "
-                                   "set probe.allow_private_addresses to allow")
-            return await run_target(target, resources, ctx=ctx)
+            with deny_private(allowed=resolvers):
+                ctx = ProbeContext(target, resources)
+                resolution = await ctx.resolution()
+                private = [a for a in resolution.addresses if is_private(a)]
+                if private:
+                    raise Refused(403, f"{target.host} resolves to private or loopback address(es) "
+                                       f"{', '.join(private)}; set probe.allow_private_addresses to allow")
+                return await run_target(target, resources, ctx=ctx)
         finally:
             await resources.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,8 +68,14 @@ WORDS: dict[str, dict[str, Any]] = {
 }
 
 
+# Control characters a certificate or server may carry (ANSI escapes, NUL...): shown as \u001b, never raw.
+# Newlines and tabs stay: HTML treats them as spaces, and the JSON blocks are laid out with them.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", "" if value is None else str(value))
+    return html.escape(text, quote=True)
 
 
 def href(path: str, params: Mapping[str, Any] | None = None) -> str:

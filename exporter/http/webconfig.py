@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -150,30 +153,58 @@ class BasicAuth:
 OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
 
 
-def middleware(config: WebConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
-    auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
+class PasswordChecks:
+    """bcrypt runs in its own small pool, never the default one that renders /metrics, and the wait is
+    bounded: beyond `max_pending` checks in flight a request is refused at once instead of queueing, so
+    a flood of wrong passwords costs the attacker, not Prometheus."""
+
+    def __init__(self, auth: BasicAuth, workers: int | None = None, max_pending: int = 16) -> None:
+        self.auth = auth
+        # Half the cores at most: bcrypt saturates each worker's core, and the event loop and the
+        # /metrics renderer must keep one.
+        workers = workers or max(1, (os.cpu_count() or 2) // 2)
+        self.max_pending = max_pending
+        self._pending = 0
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+
+    async def check(self, header: str | None) -> bool | None:
+        """True/False, or None when too many checks are already waiting (answer 429)."""
+        # Known-good credentials are answered on the loop without bcrypt: Prometheus' own scrapes
+        # never wait behind the flood.
+        known = self.auth.cached(header)
+        if known is not None:
+            return known
+        if self._pending >= self.max_pending:
+            return None
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self.auth.check, header)
+        finally:
+            self._pending -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def middleware(config: WebConfig, checks: PasswordChecks | None = None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The web config's middleware; pass `checks` to own (and close) the password-check pool."""
+    if checks is None and config.basic_auth_users:
+        checks = PasswordChecks(BasicAuth(config.basic_auth_users))
     headers = config.http_server_config.headers
 
     @web.middleware
     async def secure(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                      ) -> web.StreamResponse:
-        if (auth is not None and request.path not in OPEN_PATHS
-                and not await _run_check(auth, request.headers.get("Authorization"))):
-            return web.Response(status=401, text="Unauthorized\n",
-                                headers={"WWW-Authenticate": 'Basic realm="ssl-fault-exporter"'})
+        if checks is not None and request.path not in OPEN_PATHS:
+            ok = await checks.check(request.headers.get("Authorization"))
+            if ok is None:
+                return web.Response(status=429, text="Too many password checks in progress, retry later\n",
+                                    headers={"Retry-After": "1"})
+            if not ok:
+                return web.Response(status=401, text="Unauthorized\n",
+                                    headers={"WWW-Authenticate": 'Basic realm="ssl-fault-exporter"'})
         response = await handler(request)
         response.headers.update(headers)
         return response
 
     return secure
-
-
-async def _run_check(auth: BasicAuth, header: str | None) -> bool:
-    import asyncio
-
-    # Known-good credentials are answered on the loop, so a flood of wrong passwords (each a
-    # bcrypt run in a worker thread) cannot hold up Prometheus' scrapes.
-    known = auth.cached(header)
-    if known is not None:
-        return known
-    return await asyncio.to_thread(auth.check, header)

@@ -22,6 +22,7 @@ import dns.rdatatype
 import dns.resolver
 
 from exporter.net.dns import resolve_addresses
+from exporter.net.guard import check_destination
 
 MAX_NAME_SERVERS = 8  # a hostile zone could list hundreds; a CA asks a few
 
@@ -96,6 +97,7 @@ async def query_direct(
     address: str, port: int, qname: str, rdtype: str, timeout: float, *, recursive: bool = False
 ) -> dns.message.Message:
     """One query to one server, UDP first and TCP when the answer is truncated."""
+    check_destination(address)  # a hostile zone's NS records may name private addresses
     query = dns.message.make_query(qname, dns.rdatatype.from_text(rdtype))
     if not recursive:
         query.flags &= ~dns.flags.RD

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from exporter.net.guard import check_destination
 from exporter.net.suites import all_suites
 
 MAX_FLIGHT_BYTES = 128 * 1024  # a certificate chain and a key exchange; real flights are a few KiB
@@ -153,6 +154,7 @@ async def probe(address: str, port: int, sni: str | None, suites: Sequence[int],
     """Offer `suites` to address:port and read the server's first flight (within `timeout`).
 
     Connect failures raise (OSError, TimeoutError): they are not an answer about suites."""
+    check_destination(address)  # an address, never a name: what is checked is what is connected to
     reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
     try:
         return await asyncio.wait_for(_exchange(reader, writer, suites, sni), timeout)

@@ -1,17 +1,20 @@
-"""A bounded HTTP client: resolves names through the probe's resolver, caps body size."""
+"""A bounded HTTP client: resolves names through the probe's resolver, caps body size, and checks the
+address of every connection it opens against the private-address guard (exporter.net.guard)."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import dns.asyncresolver
+from aiohappyeyeballs import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from exporter.net.dns import resolve_addresses
+from exporter.net.guard import check_destination, is_private
 
 USER_AGENT = "ssl-fault-exporter (+https://github.com/ssl-fault-exporter)"
 
@@ -35,7 +38,7 @@ class ProbeResolver(AbstractResolver):
         resolution = await resolve_addresses(self._resolver, host)
         if not resolution.addresses:
             raise OSError(f"cannot resolve {host}: {resolution.failure_reason()}")
-        if self._deny_private and any(not ipaddress.ip_address(a).is_global for a in resolution.addresses):
+        if self._deny_private and any(is_private(a) for a in resolution.addresses):
             raise OSError(f"{host} resolves to a private or loopback address; not fetched for an on-demand probe")
         return [
             ResolveResult(hostname=host, host=address, port=port,
@@ -67,12 +70,24 @@ class Fetched:
     body: bytes
 
 
+def guarded_socket_factory(deny_private: bool) -> Callable[[AddrInfoType], socket.socket]:
+    """aiohttp's socket factory, called with the exact address about to be connected to: resolved
+    names, IP literals (which skip the resolver) and every redirect hop all come through here."""
+
+    def factory(addr_info: AddrInfoType) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        check_destination(str(sockaddr[0]), deny=deny_private)
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return factory
+
+
 def make_session(
     resolver: dns.asyncresolver.Resolver, limit: int = 64, deny_private: bool = False
 ) -> aiohttp.ClientSession:
     # limit_per_host: one slow or hostile server cannot take the whole pool from the other targets.
     connector = aiohttp.TCPConnector(resolver=ProbeResolver(resolver, deny_private), limit=limit, limit_per_host=8,
-                                     force_close=True, ssl=False)
+                                     force_close=True, ssl=False, socket_factory=guarded_socket_factory(deny_private))
     return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False)
 
 

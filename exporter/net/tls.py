@@ -18,6 +18,8 @@ import time
 import warnings
 from dataclasses import dataclass
 
+from exporter.net.guard import check_destination
+
 _ENCODING_DER = getattr(ssl, "_ssl").ENCODING_DER  # not re-exported by ssl in 3.11
 
 
@@ -100,6 +102,7 @@ def _served_chain(ssl_object: ssl.SSLObject) -> tuple[bytes, ...]:
 
 
 async def _connect(address: str, port: int, timeout: float) -> socket.socket:
+    check_destination(address)  # an on-demand probe never connects inside the network
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
