@@ -106,7 +106,7 @@ def test_a_config_that_fails_while_applying_changes_nothing(lab: Lab, tmp_path: 
         def vanished(*_args: object) -> list[object]:
             raise FileNotFoundError(2, "No such file or directory", lab.root_ca_file)
 
-        monkeypatch.setattr(context, "load_roots", vanished)
+        monkeypatch.setattr(context, "load_trust", vanished)
         ok, errors = await daemon.reload()
         await daemon.scheduler.shutdown()
         return ok, errors, daemon, before

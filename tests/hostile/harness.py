@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 USER, PASSWORD = "prometheus", "scrape-Secret-41b9"
-_LAST_RUN = re.compile(r'^sslfault_check_last_run_timestamp_seconds\{check="([^"]*)",target="([^"]*)"\} (\S+)$', re.MULTILINE)
+_LAST_RUN = re.compile(r'^sslfault_last_run_timestamp_seconds\{target="([^"]*)"\} (\S+)$', re.MULTILINE)
 _FAULT = re.compile(r'^sslfault_fault\{(?:address="[^"]*",)?fault="([^"]*)",severity="[^"]*",target="([^"]*)"\} ',
                     re.MULTILINE)
 
@@ -41,7 +41,7 @@ def request(url: str, method: str = "GET", auth: str | None = None, timeout: flo
 def last_runs(text: str) -> dict[str, float]:
     """target -> the latest check start time in a scrape."""
     out: dict[str, float] = {}
-    for _, target, value in _LAST_RUN.findall(text):
+    for target, value in _LAST_RUN.findall(text):
         out[target] = max(out.get(target, 0.0), float(value))
     return out
 
