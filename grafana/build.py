@@ -58,9 +58,9 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.catalog.faults import FAULTS, SECTIONS  # noqa: E402
-from tools.alerting.settings import load as load_settings  # noqa: E402
-from tools.alerting.settings import seconds  # noqa: E402
+from exporter.catalog.faults import FAULTS, SECTIONS  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.settings import load as load_settings  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.settings import seconds  # noqa: E402 - after the sys.path line that makes the repo importable
 
 OUT = ROOT / "grafana" / "dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools._generated import write_or_check  # noqa: E402
-from tools.alerting import rules as model  # noqa: E402
-from tools.alerting.render import dump  # noqa: E402
-from tools.alerting.settings import Settings, load, policy, seconds  # noqa: E402
+from tools._generated import write_or_check  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting import rules as model  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.render import dump  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.settings import Settings, load, policy, seconds  # noqa: E402 - after the sys.path line that makes the repo importable
 
 RULES = ROOT / "deploy/prometheus/alerts.yml"
 OUTPUT = ROOT / "deploy/prometheus/alerts_test.yml"

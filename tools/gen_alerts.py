@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools._generated import write_or_check  # noqa: E402
-from tools.alerting import rules  # noqa: E402
-from tools.alerting.render import dump  # noqa: E402
-from tools.alerting.settings import Settings, load  # noqa: E402
+from tools._generated import write_or_check  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting import rules  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.render import dump  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.settings import Settings, load  # noqa: E402 - after the sys.path line that makes the repo importable
 
 OUTPUT = ROOT / "deploy/prometheus/alerts.yml"
 HEADER = """\

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools._generated import write_or_check  # noqa: E402
+from tools._generated import write_or_check  # noqa: E402 - after the sys.path line that makes the repo importable
 
 OUTPUT = ROOT / "constraints.txt"
 BUILD_BACKEND = "setuptools==84.2.1"

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools import gen_alert_tests, gen_alerts, gen_k8s_rules, gen_paging_doc  # noqa: E402
+from tools import gen_alert_tests, gen_alerts, gen_k8s_rules, gen_paging_doc  # noqa: E402 - after the sys.path line that makes the repo importable
 
 
 def main(argv: list[str]) -> int:

@@ -38,7 +38,7 @@ from exporter.pki.verify import Problem, Verdict, issued, judge, self_signed
 
 __all__ = ["Analysis", "LintResult", "analyse", "lint_files"]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def analyse(
         with quiet():
             return _rules(files, key_file, findings, _trust(ca_file, use_system_roots), now,
                           (expiry_warning_days, private_ca_max_lifetime_days))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - lint-cert promises a report for any bytes, never a traceback
         where = paths[0] if paths else (key_path or "")
         findings.append(file_finding(INVALID, where, None, f"could not be checked ({exc.__class__.__name__})"))
         return Analysis(LintResult(tuple(findings), ()), files=files)
@@ -278,7 +278,7 @@ def _order(files: tuple[ParsedFile, ...], path: list[CertItem]) -> list[Finding]
         if len(found) < 2:
             continue
         expected = sorted(found, key=lambda i: rank.get(i.cert, len(path)))
-        wrong = next((n for n, (a, b) in enumerate(zip(found, expected)) if a.cert != b.cert), None)
+        wrong = next((n for n, (a, b) in enumerate(zip(found, expected, strict=True)) if a.cert != b.cert), None)
         if wrong is None:
             continue
         order = ", ".join(describe(i.cert) for i in expected)
@@ -299,7 +299,7 @@ def _key_description(key: PrivateKeyTypes) -> str:
 
 
 def _spki(public_key: object) -> bytes:
-    return public_key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+    return public_key.public_bytes(  # type: ignore[attr-defined, no-any-return]  # every key type has public_bytes
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from exporter.pki.certinfo import summarize
 from exporter.catalog.faults import FaultId
 from exporter.models import Finding
+from exporter.pki.certinfo import summarize
 
 INVALID = str(FaultId.CERT_FILE_INVALID_PEM)
 WHITESPACE = str(FaultId.CERT_FILE_WHITESPACE)
@@ -84,7 +84,7 @@ class ParsedFile:
 def file_finding(fault: str, path: str, line: int | None, text: str) -> Finding:
     """The detail names file and line too, because the text report prints only the detail."""
     where = f"{path}, line {line}" if line else path
-    return Finding(fault, f"{where}: {text}", None, {"file": path, "line": line})
+    return Finding(FaultId(fault), f"{where}: {text}", None, {"file": path, "line": line})
 
 
 def read_file(path: str, password: bytes | None = None) -> ParsedFile:
@@ -304,7 +304,8 @@ def _parse_pem(parsed: ParsedFile, text: str, password: bytes | None) -> None:
     _line_endings(parsed, ended)
     if raw_lines[-1] == "":
         raw_lines.pop()
-    spaces, block = _Whitespace(), None
+    spaces = _Whitespace()
+    block: _Block | None = None
 
     def handle(number: int, line: str) -> None:
         nonlocal block
@@ -432,6 +433,7 @@ def _finish_block(parsed: ParsedFile, block: _Block, end: int, password: bytes |
 
 def _decode_key(parsed: ParsedFile, block: _Block, der: bytes, password: bytes | None) -> None:
     kind = KEY_KINDS[block.label]
+    key: PrivateKeyTypes | None
     if block.label != "ENCRYPTED PRIVATE KEY" and not any("ENCRYPTED" in h.upper() for h in block.headers):
         try:
             key = serialization.load_der_private_key(der, None)

@@ -82,21 +82,21 @@ def _css_string(text: str, pos: int) -> tuple[str | None, int]:
 
 def _css_url(text: str, pos: int) -> tuple[str | None, int]:
     """The value of url( ... ) whose "url(" ends at pos, and the position after its ")"; None if malformed."""
-    pos = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]
+    pos = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]  # these patterns match the empty string: never None
     if text[pos:pos + 1] in ("'", '"'):
         value, pos = _css_string(text, pos)
     else:
         m = _CSS_UNQUOTED.match(text, pos)
-        value, pos = m.group(), m.end()  # type: ignore[union-attr]
-    pos = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]
+        value, pos = m.group(), m.end()  # type: ignore[union-attr]  # these patterns match the empty string: never None
+    pos = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]  # these patterns match the empty string: never None
     if value is not None and text[pos:pos + 1] == ")":
         return value, pos + 1
-    return None, _CSS_BAD_URL.match(text, pos).end()  # type: ignore[union-attr]
+    return None, _CSS_BAD_URL.match(text, pos).end()  # type: ignore[union-attr]  # these patterns match the empty string: never None
 
 
 def _import_value(text: str, pos: int) -> tuple[str | None, int]:
     """The URL of `@import url(...)` or `@import "..."` whose keyword ends at pos."""
-    pos = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]
+    pos = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]  # these patterns match the empty string: never None
     if text[pos:pos + 4].lower() == "url(":
         return _css_url(text, pos + 4)
     if text[pos:pos + 1] in ("'", '"'):
@@ -134,7 +134,7 @@ def scan_css(css: str) -> CssScan:
             end = text.find(";", pos)
             pos = len(text) if end < 0 else end + 1
             if leading:
-                imports.append(url)  # type: ignore[arg-type]
+                imports.append(url)  # type: ignore[arg-type]  # _css_url returned a string here (checked above)
         elif leading and name.lower() in ("import", "charset", "layer"):
             # A statement (ends with ";" before any "{") keeps later @imports valid; a block does not.
             # Searched only while still leading, so each character is looked at once.
@@ -146,12 +146,12 @@ def scan_css(css: str) -> CssScan:
         else:
             leading = False
             if name.lower() == "font-face":
-                after = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]
+                after = _CSS_SKIP_WS.match(text, pos).end()  # type: ignore[union-attr]  # these patterns match the empty string: never None
                 if text[after:after + 1] == "{":
                     font_face, pos = True, after + 1
-    found = [(_unescape_css(u), "stylesheet") for u in imports] + [(_unescape_css(u), "font") for u in fonts]
-    found += [(_unescape_css(u), "image") for u in images]
-    return CssScan(tuple((url, role) for url, role in found if url.strip()), len(css) > MAX_CSS_CHARS)
+    refs = [(_unescape_css(u), "stylesheet") for u in imports] + [(_unescape_css(u), "font") for u in fonts]
+    refs += [(_unescape_css(u), "image") for u in images]
+    return CssScan(tuple((url, role) for url, role in refs if url.strip()), len(css) > MAX_CSS_CHARS)
 
 
 def css_references(css: str) -> list[tuple[str, str]]:

@@ -82,7 +82,7 @@ def _element_refs(node: LexborNode, tag: str, attrs: dict[str, str | None], note
             refs.append(Reference(raw, element, role))
 
     def parent() -> str:
-        return node.parent.tag if node.parent is not None else ""
+        return (node.parent.tag or "") if node.parent is not None else ""
 
     if tag == "img":
         srcset, in_picture = get("srcset"), parent() == "picture"

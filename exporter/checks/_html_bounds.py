@@ -33,29 +33,18 @@ _RAW_TEXT = {name: re.compile(rf"</{name}(?:[\t\n\f\r />]|\Z)", re.I)
 _FONT_BREAKOUT = re.compile(r"(?:^|[\t\n\f\r /])(?:color|face|size)[\t\n\f\r ]*=", re.I)
 
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_VOID = frozenset("area base basefont bgsound br col embed frame hr image img input keygen link meta param source "
-                  "track wbr".split())
-_FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
-_MARKERS = frozenset("applet caption marquee object td template th".split())
-_CLOSES_P = frozenset("address article aside blockquote center details dialog dir div dl fieldset figcaption "
-                      "figure footer form header hgroup listing main menu nav ol p plaintext pre search section "
-                      "summary ul xmp li dd dt hr".split()) | _HEADINGS
-_SCOPED_END = frozenset("address applet article aside blockquote button center dd details dialog dir div dl dt "
-                        "fieldset figcaption figure footer header hgroup listing main marquee menu nav object ol pre "
-                        "search section summary ul".split())
-_IMPLIED_END = frozenset("dd dt li optgroup option p rb rp rt rtc".split())
-_TABLE_PARTS = frozenset("table caption colgroup tbody thead tfoot tr td th".split())
-_SCOPE = frozenset("applet caption html marquee object table td template th".split())
+_VOID = frozenset(["area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr"])
+_FORMATTING = frozenset(["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"])
+_MARKERS = frozenset(["applet", "caption", "marquee", "object", "td", "template", "th"])
+_CLOSES_P = frozenset(["address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "listing", "main", "menu", "nav", "ol", "p", "plaintext", "pre", "search", "section", "summary", "ul", "xmp", "li", "dd", "dt", "hr"]) | _HEADINGS
+_SCOPED_END = frozenset(["address", "applet", "article", "aside", "blockquote", "button", "center", "dd", "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "header", "hgroup", "listing", "main", "marquee", "menu", "nav", "object", "ol", "pre", "search", "section", "summary", "ul"])
+_IMPLIED_END = frozenset(["dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc"])
+_TABLE_PARTS = frozenset(["table", "caption", "colgroup", "tbody", "thead", "tfoot", "tr", "td", "th"])
+_SCOPE = frozenset(["applet", "caption", "html", "marquee", "object", "table", "td", "template", "th"])
 _SPECIAL = frozenset(
-    "address applet area article aside base basefont bgsound blockquote body br button caption center col colgroup "
-    "dd details dir div dl dt embed fieldset figcaption figure footer form frame frameset head header hgroup hr html "
-    "iframe img input keygen li link listing main marquee menu meta nav noembed noframes noscript object ol p param "
-    "plaintext pre script search section select source style summary table tbody td template textarea tfoot th "
-    "thead title tr track ul wbr xmp".split()) | _HEADINGS
-_BREAKOUT = frozenset("b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img "
-                      "li listing menu meta nobr ol p pre ruby s small span strike strong sub sup table tt u ul "
-                      "var".split())
-_INTEGRATION = frozenset("^s:foreignobject ^s:desc ^s:title ^m:mi ^m:mo ^m:mn ^m:ms ^m:mtext ^m:annotation-xml".split())
+    ["address", "applet", "area", "article", "aside", "base", "basefont", "bgsound", "blockquote", "body", "br", "button", "caption", "center", "col", "colgroup", "dd", "details", "dir", "div", "dl", "dt", "embed", "fieldset", "figcaption", "figure", "footer", "form", "frame", "frameset", "head", "header", "hgroup", "hr", "html", "iframe", "img", "input", "keygen", "li", "link", "listing", "main", "marquee", "menu", "meta", "nav", "noembed", "noframes", "noscript", "object", "ol", "p", "param", "plaintext", "pre", "script", "search", "section", "select", "source", "style", "summary", "table", "tbody", "td", "template", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "ul", "wbr", "xmp"]) | _HEADINGS
+_BREAKOUT = frozenset(["b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em", "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing", "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span", "strike", "strong", "sub", "sup", "table", "tt", "u", "ul", "var"])
+_INTEGRATION = frozenset(["^s:foreignobject", "^s:desc", "^s:title", "^m:mi", "^m:mo", "^m:mn", "^m:ms", "^m:mtext", "^m:annotation-xml"])
 _FOREIGN_KEYS = ("special", "scope", "item_stop")  # of the integration points; other foreign elements have none
 _KEYS = {name: tuple(key for key, inside in (
     ("special", name in _SPECIAL), ("scope", name in _SCOPE),
@@ -69,8 +58,7 @@ _TABLE_ONLY = (_TABLE_PARTS - {"table"}) | {"col", "frame"}  # ignored outside a
 _NO_RECONSTRUCT = (_CLOSES_P | _TABLE_PARTS | _RAW_TEXT.keys() | {
     "col", "frame", "html", "head", "body", "frameset", "base", "basefont", "bgsound", "link", "meta", "template",
     "hr", "param", "source", "track", "rb", "rtc", "rp", "rt"}) - {"xmp"}
-_FRAMESET_NOT_OK = frozenset("applet area body br button dd dt embed hr iframe image img input keygen li listing "
-                             "marquee object pre select table textarea wbr xmp".split())
+_FRAMESET_NOT_OK = frozenset(["applet", "area", "body", "br", "button", "dd", "dt", "embed", "hr", "iframe", "image", "img", "input", "keygen", "li", "listing", "marquee", "object", "pre", "select", "table", "textarea", "wbr", "xmp"])
 _REOPENED = "\x00"  # a stack entry standing for formatting elements reopened together
 _NONE: list[int] = []
 

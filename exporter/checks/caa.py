@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import dataclass
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dns.asyncresolver
 import dns.exception
@@ -18,9 +18,9 @@ import dns.name
 import dns.resolver
 
 from exporter.checks._caa import CaaRecord, Level, Selection, Verdict, climb_names, evaluate, select_relevant
-from exporter.target import Target
 from exporter.checks.base import CheckPlugin, Flag, MetricSpec, Sample, Settings
 from exporter.models import CheckOutcome, FaultId, Finding
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext

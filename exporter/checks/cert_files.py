@@ -56,7 +56,8 @@ async def run(target: Target, settings: CertFileSettings, ctx: ProbeContext) -> 
         lint_files, [target.host], key_path=settings.key_path, password=_password(settings),
         ca_file=trust.ca_files, use_system_roots=trust.use_system, now=ctx.now(),
         expiry_warning_days=target.expiry_warning_days,
-        private_ca_max_lifetime_days=ctx.resources.config.defaults.private_ca_max_lifetime_days)
+        # The tls check's setting, under `defaults:`: a file has no target block of its own.
+        private_ca_max_lifetime_days=getattr(ctx.resources.config.defaults, "private_ca_max_lifetime_days", None))
     return CheckOutcome(linted.findings, CertFilesResult(linted.certificates))
 
 

@@ -8,18 +8,16 @@ caches still hand out (guide S1 and S6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import dns.exception
 import dns.message
 import dns.name
 import dns.rdatatype
-
 from pydantic import Field
 
-from exporter.errors import CannotJudge, DependencyError
-from exporter.target import Target
 from exporter.checks.base import CheckPlugin, Flag, Settings
+from exporter.errors import CannotJudge, DependencyError
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.authoritative import (
     ServerAnswer,
@@ -28,6 +26,7 @@ from exporter.net.authoritative import (
     authoritative_targets,
     find_zone_servers,
 )
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
@@ -85,15 +84,15 @@ async def run(target: Target, settings: DnsValidationSettings, ctx: ProbeContext
         raise DependencyError("no dns_validation value configured")
     expected = settings.dns_validation.value
     record = record_name(target, settings.dns_validation)
-    settings = ctx.resources.config.resolver
-    queried, zone, auth = await _authoritative(ctx, record, settings.authoritative_port, settings.timeout)
+    resolver = ctx.resources.config.resolver
+    queried, zone, auth = await _authoritative(ctx, record, resolver.authoritative_port, resolver.timeout)
     auth_views = tuple(_view(a, expected) for a in auth)
     if all(v.status == "error" for v in auth_views):
-        raise ValidationLookupError(
+        raise ValidationLookupError(  # type: ignore[no-untyped-call]  # dnspython's exception __init__ is untyped
             f"no authoritative server of {zone.zone} answered for {queried}: "
             + "; ".join(v.describe() for v in auth_views)
         )
-    recursive = await ask_servers(_recursive_targets(ctx), record, "TXT", settings.timeout, recursive=True)
+    recursive = await ask_servers(_recursive_targets(ctx), record, "TXT", resolver.timeout, recursive=True)
     rec_views = tuple(_view(a, expected) for a in recursive)
     result = DnsValidationResult(record, queried, zone.zone, zone.describe(), auth_views, rec_views)
     findings = _findings(result, expected)
@@ -113,7 +112,7 @@ async def _authoritative(
         zone = await find_zone_servers(ctx.resources.resolver, name)
         targets = authoritative_targets(zone, port)
         if not targets:
-            raise ValidationLookupError(f"no name server of {zone.zone} has an address: {zone.describe()}")
+            raise ValidationLookupError(f"no name server of {zone.zone} has an address: {zone.describe()}")  # type: ignore[no-untyped-call]  # dnspython's exception __init__ is untyped
         answers = await ask_servers(targets, name, "TXT", timeout)
         alias = _common_alias(answers, name)
         if alias is None:
@@ -128,7 +127,7 @@ def _common_alias(answers: list[ServerAnswer], name: str) -> str | None:
     for answer in answers:
         if answer.response is None or answer.error:
             continue
-        chain = answer.response.resolve_chaining()  # type: ignore[attr-defined]
+        chain = answer.response.resolve_chaining()  # type: ignore[attr-defined]  # dnspython's typing omits resolve_chaining
         if chain.answer is not None or chain.canonical_name == dns.name.from_text(name):
             return None
         targets.add(chain.canonical_name.to_text(omit_final_dot=True).lower())
@@ -148,7 +147,7 @@ def _view(answer: ServerAnswer, expected: str) -> ServerView:
 def _txt_values(response: dns.message.Message) -> tuple[str, ...]:
     """Each TXT record's strings joined, as CAs read them; through any CNAME chain in the answer."""
     try:
-        chain = response.resolve_chaining()  # type: ignore[attr-defined]
+        chain = response.resolve_chaining()  # type: ignore[attr-defined]  # dnspython's typing omits resolve_chaining
     except dns.exception.DNSException:
         return ()
     if chain.answer is None or chain.answer.rdtype != dns.rdatatype.TXT:

@@ -16,16 +16,16 @@ suffixes below (a small built-in list, not the full Public Suffix List).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from publicsuffixlist import PublicSuffixList
 
-from exporter.target import Target
 from exporter.checks.base import CheckPlugin, NoSettings
 from exporter.models import CheckOutcome, FaultId, Finding
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal, TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import aiohttp
-
 from pydantic import Field, field_validator
 
-from exporter.errors import CannotJudge, DependencyError
-from exporter.target import Target
 from exporter.checks.base import CheckPlugin, Flag, Settings
+from exporter.errors import CannotJudge, DependencyError
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.pinned import pinned_get, site_url
 from exporter.net.tls import capture_context
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
@@ -118,7 +117,7 @@ async def _fetch_one(ctx: ProbeContext, scheme: str, address: str, port: int, pa
     try:
         got = await pinned_get(ctx.resources.session, scheme, address, port, ctx.target.host, path,
                                sni=ctx.default_sni(), ssl_context=capture_context(), timeout=timeout, max_bytes=cap)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return FetchView(scheme, address, url, "unreachable", None, f"no answer within {timeout:g}s")
     except (aiohttp.ClientError, OSError) as exc:
         return FetchView(scheme, address, url, "unreachable", None, _error_text(exc))

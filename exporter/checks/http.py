@@ -9,10 +9,10 @@ response) could be hiding a 200, so that address cannot be judged on HTTP.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import asyncio
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from selectolax.lexbor import LexborHTMLParser
@@ -20,11 +20,11 @@ from selectolax.lexbor import LexborHTMLParser
 from exporter.checks._html_bounds import bounded_html
 from exporter.checks._url import Url, resolve
 from exporter.checks._web import get, tls_addresses
-from exporter.errors import CannotJudge
-from exporter.target import Target
 from exporter.checks.base import CheckPlugin, MetricSpec, NoSettings, Sample
+from exporter.errors import CannotJudge
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.pinned import Response
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
@@ -74,7 +74,7 @@ async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: 
         resp = await get(ctx, scheme, address, port, path, timeout=timeout,
                          connect_timeout=timeout * CONNECT_SHARE if scheme == "http" else None,
                          max_bytes=min(COMPARE_MAX_BYTES, ctx.limits.max_body_bytes))
-    except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         # Over HTTPS any failure leaves nothing to judge. Over HTTP, a connection that cannot be made means
         # nothing serves HTTP there (not a fault); any later failure may hide a page served over HTTP.
         no_service = scheme == "http" and isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))

@@ -14,11 +14,11 @@ metric counts them all.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import asyncio
 import ipaddress
 import ssl
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -27,12 +27,12 @@ from exporter.checks._html import Document, Reference, parse_document, upgrades_
 from exporter.checks._mixed_fetch import ICON_BYTES, charset, follow
 from exporter.checks._url import Url, resolve
 from exporter.checks._web import tls_addresses
-from exporter.errors import CannotJudge
-from exporter.target import Target
 from exporter.checks.base import CheckPlugin, MetricSpec, NoSettings, Sample
+from exporter.errors import CannotJudge
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
 from exporter.net.http import read_capped
 from exporter.net.pinned import Response
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
@@ -279,7 +279,7 @@ async def _stylesheet(ctx: ProbeContext, address: str, url: Url, page: str) -> _
     timeout = ctx.target.timeout * STYLESHEET_SHARE
     try:
         got = await asyncio.wait_for(follow(ctx, address, url, timeout, max_bytes=ctx.limits.max_body_bytes), timeout)
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, CannotJudge) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, CannotJudge) as exc:
         # Whatever the browser would load through it is unknown: recorded, never read as "nothing".
         return NotExamined(_clip(str(url)), address, _reason(exc) + (f" after {timeout:g}s" if isinstance(
             exc, (TimeoutError, asyncio.TimeoutError)) else ""))
@@ -307,7 +307,7 @@ async def _favicons(ctx: ProbeContext, address: str, document: Document, base: U
         try:
             got = await asyncio.wait_for(follow(ctx, address, url, timeout, max_bytes=ICON_BYTES, anywhere=True),
                                          timeout)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, CannotJudge) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, CannotJudge) as exc:
             unread.append(NotExamined(_clip(str(url)), address, _reason(exc), "favicon"))
             continue
         if got.insecure is not None:
@@ -362,7 +362,7 @@ async def _https_form(ctx: ProbeContext, url: str, limit: asyncio.Semaphore) -> 
                     error = f"HTTP {resp.status}"
                     if method == "GET":
                         await read_capped(resp, 1024)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ssl.SSLError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError, ValueError) as exc:
                 error = _clip(str(exc) or type(exc).__name__, 300)  # ValueError: a URL aiohttp refuses
     return False, f"host it yourself and link it with a relative or https:// URL ({secure} fails: {error})"
 

@@ -6,16 +6,16 @@ not as a failed handshake: the handshake fails only for want of the certificate.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from exporter.errors import CannotJudge
-from exporter.net.dns import MAX_ADDRESSES_PER_FAMILY
-from exporter.target import Target
 from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings
+from exporter.errors import CannotJudge
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
+from exporter.net.dns import MAX_ADDRESSES_PER_FAMILY
 from exporter.net.tls import ConnectStatus, Handshake
+from exporter.target import Target
 
 if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import aiohttp
 from cryptography import x509
@@ -73,7 +73,7 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
                      and isinstance(d.access_location, x509.UniformResourceIdentifier)]
     except x509.ExtensionNotFound:
         pass
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - cryptography raises many kinds for malformed extensions
         raise RevocationError(f"the certificate's extensions cannot be parsed: {exc}") from None
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
@@ -81,7 +81,7 @@ def _urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
                     if isinstance(n, x509.UniformResourceIdentifier)]
     except x509.ExtensionNotFound:
         pass
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - cryptography raises many kinds for malformed extensions
         raise RevocationError(f"the certificate's extensions cannot be parsed: {exc}") from None
     web = ("http://", "https://")
     return [u for u in ocsp_urls if u.lower().startswith(web)], [u for u in crl_urls if u.lower().startswith(web)]
@@ -111,7 +111,7 @@ async def _leaf_status(ctx: ProbeContext, addresses: tuple[str, ...], chain: tup
     for url in ocsp_urls:
         try:
             status, when, reason = await _ask_ocsp(ctx, url, leaf, issuer)
-        except (RevocationError, ValueError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RevocationError, ValueError, aiohttp.ClientError, OSError) as exc:
             errors.append(f"OCSP {url}: {exc or type(exc).__name__}")
             continue
         if status != "unknown":
@@ -120,7 +120,7 @@ async def _leaf_status(ctx: ProbeContext, addresses: tuple[str, ...], chain: tup
     for url in crl_urls:
         try:
             crl = await _crl(ctx, url, issuer)
-        except (RevocationError, ValueError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RevocationError, ValueError, aiohttp.ClientError, OSError) as exc:
             errors.append(f"CRL {url}: {exc or type(exc).__name__}")
             continue
         entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
@@ -155,7 +155,7 @@ async def _issuer(ctx: ProbeContext, leaf: x509.Certificate, chain: tuple[bytes,
     for url in ca_issuers_urls(leaf):
         try:  # the fetcher (and its cache) the chain check uses
             found = next((c for c in await ctx.issuers_at(url) if issued(leaf, c)), None)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken AIA URL is data: try the next one
             continue
         if found is not None:
             return found
@@ -215,7 +215,7 @@ def _same_cert_id(single: ocsp.OCSPSingleResponse, leaf: x509.Certificate, issue
 
 
 def _key_hash(cert: x509.Certificate) -> bytes:
-    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest  # type: ignore[arg-type]
+    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
 def _authorised_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, now: dt.datetime) -> x509.Certificate:
@@ -267,7 +267,7 @@ async def _crl(ctx: ProbeContext, url: str, issuer: x509.Certificate) -> x509.Ce
     if isinstance(cached, str):
         raise RevocationError(cached)
     if cached is not None:
-        return cached
+        return cast(x509.CertificateRevocationList, cached)  # the cache holds CRLs or failure texts
     try:
         crl, size = await _download_crl(ctx, url, issuer)
     except RevocationError as exc:
@@ -296,7 +296,7 @@ async def _download_crl(
             crl = x509.load_pem_x509_crl(body)
         except ValueError:
             raise RevocationError("not a CRL (DER or PEM)") from None
-    if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+    if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]  # any CA key type; a wrong one is a refused CRL
         raise RevocationError("the CRL is not signed by the certificate's issuer")
     return crl, len(body)
 

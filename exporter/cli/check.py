@@ -5,23 +5,22 @@ What an SRE runs in CI or before a maintenance window.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import io
 import json
 import sys
 import time
-import argparse
 from typing import Any, TextIO
 
 from exporter.cli.common import EXIT_USAGE, add_logging, load_or_report
-
 from exporter.config import Config, Target
-from exporter.engine.context import Resources
-from exporter.models import CheckResult
-from exporter.engine.runner import run_target
 from exporter.daemon.scheduler import Limits
+from exporter.engine.context import Resources
+from exporter.engine.runner import run_target
 from exporter.engine.store import ResultsStore
+from exporter.models import CheckResult
 from exporter.views import TargetView, target_view
 
 

@@ -32,7 +32,7 @@ def run_until_signalled(main_coro: Any) -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]  # run inside a task: current_task() is set
         try:
             await main_coro
         except asyncio.CancelledError:

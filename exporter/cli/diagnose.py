@@ -13,6 +13,7 @@ from exporter.checks.base import Flag
 from exporter.cli.common import EXIT_USAGE, add_logging
 from exporter.config import Config, parse_hostport
 
+
 def add_parser(sub: Any) -> None:
     diagnose = sub.add_parser("diagnose", help="run every check once against one host and explain the faults")
     diagnose.add_argument("host")
@@ -145,9 +146,9 @@ def run(args: argparse.Namespace) -> int:
 
 async def diagnose(config: Config) -> dict[str, object]:
     """Run every enabled check on the config's single target; return the JSON report."""
+    from exporter.engine.runner import run_first_target
     from exporter.report import build_report
     from exporter.views import resolved_addresses
-    from exporter.engine.runner import run_first_target
 
     target = config.resolved_targets()[0]
     results = await run_first_target(config)

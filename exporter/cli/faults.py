@@ -9,6 +9,7 @@ from typing import Any
 from exporter.checks import check_of
 from exporter.cli.common import EXIT_OK
 
+
 def add_parser(sub: Any) -> None:
     faults = sub.add_parser("faults", help="print the fault catalog")
     faults.add_argument("--json", action="store_true")

@@ -157,7 +157,7 @@ class _Decoder:
         if kind is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(items) != len(args):
                 raise CodecError(path, f"expected {len(args)} items, got {len(items)}")
-            return tuple(self.decode(a, v, f"{path}[{i}]", depth + 1) for i, (a, v) in enumerate(zip(args, items)))
+            return tuple(self.decode(a, v, f"{path}[{i}]", depth + 1) for i, (a, v) in enumerate(zip(args, items, strict=True)))
         item_type = args[0] if args else Any
         values = [self.decode(item_type, v, f"{path}[{i}]", depth + 1) for i, v in enumerate(items)]
         return {tuple: tuple, list: list, set: set, frozenset: frozenset}[kind](values)

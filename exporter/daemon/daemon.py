@@ -46,7 +46,7 @@ class Daemon:
             # Before the first runs: the saved results are served until fresh ones replace them.
             try:
                 restored = statefile.restore(self.store, self.state_file)
-            except Exception:  # noqa: BLE001 - restore logs what it rejects; nothing in it may stop the start
+            except Exception:
                 log.exception("state file could not be loaded, starting without saved results")
                 restored = 0
             log.info("results restored from the state file", extra={"path": self.state_file, "targets": restored})
@@ -96,7 +96,7 @@ class Daemon:
                 # here (a file replaced since, a full disk) changes nothing: the scheduler's apply is all
                 # or nothing, and the fleet hands it this replica's share of the targets.
                 await self.fleet.apply(config)
-            except Exception as exc:  # noqa: BLE001 - any failure keeps the running config
+            except Exception as exc:
                 log.debug("config apply failed", exc_info=True)
                 why = f"{self.config_path}: cannot apply the configuration: {type(exc).__name__}: {exc}"
                 return self._reload_failed([why])

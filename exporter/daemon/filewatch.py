@@ -108,7 +108,7 @@ class CertFileWatcher:
         while True:
             try:
                 await self.scan()
-            except Exception:  # noqa: BLE001 - a bad glob or disk error must not end the watcher
+            except Exception:
                 log.exception("watching certificate files failed")
             self._wake.clear()
             poll = min((spec.poll for spec in self.config.cert_files), default=5.0) if self.config else 5.0

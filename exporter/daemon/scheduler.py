@@ -14,9 +14,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from exporter.config import Config, Target
 from exporter.engine.context import Resources
-from exporter.models import CheckResult, CheckStatus
 from exporter.engine.runner import run_target
 from exporter.engine.store import ResultsStore
+from exporter.models import CheckResult, CheckStatus
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Scheduler:
     def __init__(self, store: ResultsStore, run: RunTarget = run_target) -> None:
         self.store = store
         self._run = run
-        self._scheduler = AsyncIOScheduler(timezone=dt.timezone.utc)
+        self._scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._targets: dict[str, Target] = {}
         self.resources: Resources | None = None
         self.limits: Limits | None = None
@@ -85,7 +85,7 @@ class Scheduler:
             if self._targets.get(name) == target:
                 continue
             # A small random delay spreads the first runs so a large fleet does not start in one burst.
-            first = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=random.uniform(0, min(1.0, target.jitter)))
+            first = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=random.uniform(0, min(1.0, target.jitter)))
             self._scheduler.add_job(
                 self.run_once, IntervalTrigger(seconds=target.interval, jitter=target.jitter or None),
                 args=[target], id=_job_id(name), replace_existing=True, next_run_time=first,
@@ -98,7 +98,7 @@ class Scheduler:
 
         async def work() -> dict[str, CheckResult]:
             # The resources current when the run starts, held until it ends (a reload may retire them).
-            async with self.resources.use() as resources:  # type: ignore[union-attr]
+            async with self.resources.use() as resources:  # type: ignore[union-attr]  # set by apply() before any job runs
                 return await self._run(target, resources)
 
         try:

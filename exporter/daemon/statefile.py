@@ -23,10 +23,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from exporter import __version__
-from exporter.target import Target
 from exporter.daemon.codec import CodecError, decode, encode
 from exporter.engine.store import ResultsStore
 from exporter.models import CheckOutcome, CheckResult
+from exporter.target import Target
 
 log = logging.getLogger(__name__)
 

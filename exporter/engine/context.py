@@ -19,10 +19,10 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from exporter.config import Config, Target
+from exporter.config import Config, LimitsConfig, Target
 from exporter.errors import DependencyError
-from exporter.net.dns import Resolution, make_resolver, resolve_addresses
 from exporter.net import hello
+from exporter.net.dns import Resolution, make_resolver, resolve_addresses
 from exporter.net.http import fetch, make_session
 from exporter.net.suites import select
 from exporter.net.tls import (
@@ -139,11 +139,11 @@ class ProbeContext:
     def __init__(self, target: Target, resources: Resources, now: Callable[[], dt.datetime] | None = None) -> None:
         self.target = target
         self.resources = resources
-        self._now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._memo: dict[Any, asyncio.Future[Any]] = {}
 
     @property
-    def limits(self):  # type: ignore[no-untyped-def]
+    def limits(self) -> LimitsConfig:
         return self.resources.config.limits
 
     def now(self) -> dt.datetime:

@@ -15,11 +15,11 @@ import dns.exception
 from exporter.checks import PLUGINS
 from exporter.checks.base import CheckPlugin
 from exporter.config import Config
-from exporter.target import Target
 from exporter.engine.context import ProbeContext, Resources
 from exporter.errors import CannotJudge, DependencyError, InvalidResponse, UnsupportedProbe
 from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind
 from exporter.net.http import BodyTooLarge
+from exporter.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ async def run_check(name: str, check: CheckPlugin[Any, Any], target: Target, ctx
             raise UndeclaredFault(f"{name} emitted {sorted(undeclared)}, which its plugin does not declare")
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a CheckResult, never a crash
+    except Exception as exc:
         kind = classify(exc)
         message = str(exc) or type(exc).__name__
         if kind is ErrorKind.TIMEOUT:

@@ -11,8 +11,8 @@ from types import MappingProxyType
 from prometheus_client.registry import Collector
 
 from exporter.config import Target
-from exporter.models import CheckResult
 from exporter.engine.probelog import ProbeLog
+from exporter.models import CheckResult
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter.daemon.daemon import Daemon, watch_config
+from exporter.http import statuspage
 from exporter.http.exposition import Exposition
 from exporter.http.keys import DAEMON, EXPOSITION
-from exporter.http import statuspage
 from exporter.http.probe import ProbeHandler
-from exporter.views import all_views, target_detail
 from exporter.http.webconfig import BasicAuth, PasswordChecks, WebConfig
 from exporter.http.webconfig import middleware as webconfig_middleware
+from exporter.views import all_views, target_detail
 
 log = logging.getLogger(__name__)
 

@@ -94,7 +94,7 @@ class FaultCollector(Collector):
                     continue
                 for sample in plugin.samples_of(state.target, result.outcome.result):
                     family = families[sample.metric]
-                    family.add_metric([state.target.name, *sample.labels], sample.value)  # type: ignore[arg-type]
+                    family.add_metric([state.target.name, *sample.labels], sample.value)  # type: ignore[arg-type]  # info families take a dict, gauges a float
         yield from families.values()
 
     def _exporter(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
@@ -118,7 +118,7 @@ class FaultCollector(Collector):
                                     "When the state file was last saved (unix seconds; 0: not yet).",
                                     value=saves.last_success)
         for extra in self.store.exporter_collectors:
-            yield from extra.collect()  # type: ignore[misc]
+            yield from extra.collect()  # type: ignore[misc]  # prometheus_client types collect() loosely
         build = InfoMetricFamily("sslfault_build", "Version of ssl-fault-exporter.")
         build.add_metric([], {"version": __version__, "python_version": platform.python_version()})
         yield build

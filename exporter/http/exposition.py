@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 
-from exporter.http.collector import FaultCollector
 from exporter.engine.store import ResultsStore, TargetState
+from exporter.http.collector import FaultCollector
 
 Families = list[tuple[str, list[str], list[str]]]  # (family, header lines, sample lines)
 

@@ -17,16 +17,16 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
+from exporter.config import Config, Target, TargetConfig, resolve_target
 from exporter.daemon.daemon import Daemon
+from exporter.engine.context import ProbeContext, Resources
+from exporter.engine.runner import run_target
+from exporter.http.collector import render_results
 from exporter.http.keys import DAEMON
 from exporter.models import CheckResult
-from exporter.http.collector import render_results
-from exporter.config import Config, Target, TargetConfig, resolve_target
-from exporter.engine.context import ProbeContext, Resources
+from exporter.net.guard import deny_private, is_private
 from exporter.report import build_report
 from exporter.views import resolved_addresses
-from exporter.engine.runner import run_target
-from exporter.net.guard import deny_private, is_private
 
 
 class Refused(Exception):

@@ -266,7 +266,7 @@ def _timeline(dated: Sequence[Mapping[str, Any]], days: Sequence[float], now: fl
                    f'y1="{top - 8}" y2="{height}"/><text class="tick" x="{x(tick):.1f}" y="14">{esc(label)}</text>'
                    f'<text class="tick date" x="{x(tick):.1f}" y="30">{date}</text>')
         tick += step
-    for n, (item, day) in enumerate(zip(dated, days)):
+    for n, (item, day) in enumerate(zip(dated, days, strict=True)):
         y = top + n * row_h + row_h / 2
         urgency = "expired" if day < 0 else "soon" if day <= item.get("warn_days", warn_days) else "fine"
         name = str(item["name"])

@@ -71,12 +71,12 @@ async def find_zone_servers(resolver: dns.asyncresolver.Resolver, name: str) -> 
         if ns_names:
             break
         if candidate == dns.name.root or len(candidate) <= 2:
-            raise ZoneNotFound(f"no zone with NS records encloses {name}")
+            raise ZoneNotFound(f"no zone with NS records encloses {name}")  # type: ignore[no-untyped-call]  # dnspython's exception __init__ is untyped
         candidate = candidate.parent()
     names = sorted(ns_names)[:MAX_NAME_SERVERS]
     resolutions = await asyncio.gather(*(resolve_addresses(resolver, n) for n in names))
     servers = tuple(
-        NameServer(n, r.addresses, None if r.addresses else r.failure_reason()) for n, r in zip(names, resolutions)
+        NameServer(n, r.addresses, None if r.addresses else r.failure_reason()) for n, r in zip(names, resolutions, strict=True)
     )
     return ZoneServers(candidate.to_text(omit_final_dot=True), servers, max(0, len(ns_names) - MAX_NAME_SERVERS))
 

@@ -190,13 +190,13 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
             elif kind == 13:
                 found["cert_requested"] = True
             elif kind == 14:
-                return Flight("accepted", VERSIONS.get(version or 0), suite, complete=True, **found)  # type: ignore[arg-type]
+                return Flight("accepted", VERSIONS.get(version or 0), suite, complete=True, **found)  # type: ignore[arg-type]  # **found holds the optional fields, typed loosely
     except (struct.error, IndexError) as exc:
         raise ValueError(f"malformed server flight: {exc}") from None
     except ConnectionResetError:
         pass
     if suite is not None:
-        return Flight("accepted", VERSIONS.get(version or 0), suite, **found)  # type: ignore[arg-type]
+        return Flight("accepted", VERSIONS.get(version or 0), suite, **found)  # type: ignore[arg-type]  # **found holds the optional fields, typed loosely
     if stream.alert is not None:
         return Flight("refused", alert=ALERTS.get(stream.alert, f"alert {stream.alert}"))
     return Flight("closed")

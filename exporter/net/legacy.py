@@ -25,7 +25,7 @@ LEGACY_VERSIONS: tuple[tuple[str, str], ...] = (("TLS 1.0", "TLSv1"), ("TLS 1.1"
 def _version(attr: str) -> ssl.TLSVersion:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # deprecated is the point here
-        return getattr(ssl.TLSVersion, attr)  # type: ignore[no-any-return]
+        return getattr(ssl.TLSVersion, attr)  # type: ignore[no-any-return]  # getattr on an enum by name
 
 
 def legacy_client_context(attr: str) -> ssl.SSLContext:

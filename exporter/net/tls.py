@@ -8,6 +8,7 @@ untrusted certificates are still captured and exported.
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
 import enum
 import errno
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from exporter.net.guard import check_destination
 
-_ENCODING_DER = getattr(ssl, "_ssl").ENCODING_DER  # not re-exported by ssl in 3.11
+_ENCODING_DER: int = _ssl.ENCODING_DER  # not re-exported by ssl in 3.11
 
 
 class ConnectStatus(enum.StrEnum):
@@ -96,7 +97,7 @@ def modern_context() -> ssl.SSLContext:
 def _served_chain(ssl_object: ssl.SSLObject) -> tuple[bytes, ...]:
     getter = getattr(ssl_object, "get_unverified_chain", None)  # public from 3.13
     if getter is None:
-        getter = ssl_object._sslobj.get_unverified_chain  # type: ignore[attr-defined]
+        getter = ssl_object._sslobj.get_unverified_chain  # type: ignore[attr-defined]  # private before 3.13, public after
     chain = getter() or []
     return tuple(c.public_bytes(_ENCODING_DER) if not isinstance(c, bytes) else c for c in chain)
 
@@ -160,7 +161,7 @@ async def handshake(
             connect_seconds=connected - start,
             handshake_seconds=time.monotonic() - connected,
         )
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         error = f"TLS handshake did not complete within {handshake_timeout:g}s"
         status = ConnectStatus.HANDSHAKE_TIMEOUT
     except ssl.SSLError as exc:

@@ -18,7 +18,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from exporter.models import FaultId, Finding
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 E = TypeVar("E", bound=x509.ExtensionType)
 
 # CA/Browser Forum BR 6.3.2 (and ballot SC-081) over time: notBefore on/after -> (amount, unit).
@@ -53,7 +53,7 @@ def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
     """An extension's value; None when absent or unparsable (the path checks report malformed ones)."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
-    except Exception:
+    except Exception:  # noqa: BLE001 - malformed extension: treated as absent, judged elsewhere
         return None
 
 
@@ -76,7 +76,7 @@ def signature_valid(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
             key.verify(signature, data, algorithm)
         else:
             return False
-    except Exception:
+    except Exception:  # noqa: BLE001 - undecodable signature or key: not self-signed
         return False
     return True
 
@@ -121,7 +121,7 @@ def san_names(cert: x509.Certificate) -> tuple[str, ...]:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
-    except Exception:
+    except Exception:  # noqa: BLE001 - malformed SAN: no names, so no host matches
         return ()
     names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
     names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
@@ -223,7 +223,7 @@ def crypto_findings(cert: x509.Certificate, role: str = "", address: str | None 
     weak: list[str] = []
     try:
         algorithm = cert.signature_hash_algorithm
-    except Exception:
+    except Exception:  # noqa: BLE001 - unknown or malformed algorithm: reported as unknown
         algorithm = None
     # A self-signed certificate's own signature is never checked by clients (roots may be SHA-1).
     if isinstance(algorithm, hashes.HashAlgorithm) and algorithm.name.lower() in REJECTED_HASHES \
@@ -231,7 +231,7 @@ def crypto_findings(cert: x509.Certificate, role: str = "", address: str | None 
         rejected.append(f"{algorithm.name.upper()} signature")
     try:
         key = cert.public_key()
-    except Exception:
+    except Exception:  # noqa: BLE001 - unsupported or malformed key: reported as unknown
         key = None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < REJECTED_RSA_BITS:
         rejected.append(f"RSA key of {key.key_size} bits")

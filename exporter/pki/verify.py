@@ -110,7 +110,7 @@ class Verdict:
 def _key_kind(cert: x509.Certificate) -> str | None:
     try:
         key = cert.public_key()
-    except Exception:
+    except Exception:  # noqa: BLE001 - unsupported or malformed key: cannot sign for anyone
         return None
     for kind, types in (("rsa", rsa.RSAPublicKey), ("ec", ec.EllipticCurvePublicKey), ("dsa", dsa.DSAPublicKey),
                         ("ed25519", ed25519.Ed25519PublicKey), ("ed448", ed448.Ed448PublicKey)):
@@ -285,7 +285,7 @@ def _checks(path: list[x509.Certificate], at: dt.datetime) -> list[Issue]:
         name = describe(cert)
         try:
             extensions = list(cert.extensions)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - malformed extensions are an issue of the path
             issues.append(Issue(Problem.BAD_EXTENSION, depth, cert, f"{name} has malformed extensions ({exc})"))
             extensions = []
         unhandled = [e.oid.dotted_string for e in extensions if e.critical and e.oid not in _HANDLED_CRITICAL]
@@ -345,6 +345,6 @@ def strict_profile_note(verdict: Verdict, at: dt.datetime) -> str | None:
         with quiet():
             verifier = PolicyBuilder().store(Store([verdict.path[-1]])).time(at).build_server_verifier(subject)
             verifier.verify(leaf, list(verdict.path[1:-1]))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any refusal of the strict profile is only a note
         return f"the strict CA/Browser Forum web-PKI profile would refuse this path ({exc})"
     return None

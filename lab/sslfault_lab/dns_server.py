@@ -224,7 +224,7 @@ class DnsServer:
                 await self.stop()
                 if attempt == attempts - 1:
                     raise
-        return self.port  # type: ignore[return-value]
+        return self.port  # type: ignore[return-value]  # set by start() before use
 
     async def _bind(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -286,7 +286,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint gets a DatagramTransport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = self.server._reply(data, udp=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from exporter.config import Config
+from exporter.models import CheckResult
 from sslfault_lab.dns_server import Behaviour, DnsServer, RecordSpec
 from sslfault_lab.lab import Lab, LabThread
 from sslfault_lab.servers import (
@@ -34,7 +35,6 @@ from sslfault_lab.servers import (
     bind_tcp,
     stop_all,
 )
-from exporter.models import CheckResult
 
 TTL = 60
 CA = "letsencrypt.org"
@@ -352,7 +352,7 @@ async def _start_dns(ilab: IssuanceLab) -> None:
     lab, zone = ilab.lab, f"issuance.{ilab.lab.domain}"
     for server, octet, variant in ((ilab.ns1, NS1, "ns1"), (ilab.ns2, NS2, "ns2"), (ilab.stale, STALE, "stale")):
         server.set_zones([zone])
-        server.set_records(issuance_zone_records(lab.domain, lab.network, variant))  # type: ignore[arg-type]
+        server.set_records(issuance_zone_records(lab.domain, lab.network, variant))  # type: ignore[arg-type]  # the variant literal comes from a checked table
         await server.start(ilab.address(octet), lab.port)
 
 

@@ -85,7 +85,7 @@ CASES: tuple[TlsCase, ...] = (
 def _version(name: str) -> ssl.TLSVersion:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return getattr(ssl.TLSVersion, name)  # type: ignore[no-any-return]
+        return getattr(ssl.TLSVersion, name)  # type: ignore[no-any-return]  # getattr on an enum by name
 
 
 def dh_params_pem(bits: int) -> bytes:

@@ -102,7 +102,7 @@ async def _peek(conn: socket.socket) -> bytes:
         except BlockingIOError:
             ready: asyncio.Future[None] = loop.create_future()
 
-            def wake() -> None:
+            def wake(ready: asyncio.Future[None] = ready) -> None:
                 if not ready.done():
                     ready.set_result(None)
 

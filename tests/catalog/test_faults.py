@@ -55,7 +55,7 @@ def test_check_names_follow_id_prefixes() -> None:
         "cert_file_": "cert_files",
         "mixed_content_": "mixed_content",
     }
-    for fid, fault in FAULTS.items():
+    for fid in FAULTS:
         for prefix, check in prefixes.items():
             if fid.value.startswith(prefix):
                 assert check_of(fid) == check, fid

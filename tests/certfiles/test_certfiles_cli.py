@@ -27,7 +27,7 @@ def write(tmp: Path, name: str, data: bytes) -> str:
     return str(tmp / name)
 
 
-def lint_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def lint_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
     code = main(["lint-cert", *argv, "--json"])
     return code, json.loads(capsys.readouterr().out)
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.catalog.faults import get_fault
 from exporter.certfiles import lint_files
 from exporter.certfiles.parse import parse_bytes
-from exporter.catalog.faults import get_fault
-from sslfault_lab.pki import LabPKI
 from exporter.models import Finding
+from sslfault_lab.pki import LabPKI
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -141,8 +141,8 @@ def test_key_of_the_intermediate_is_named(pki: LabPKI, leaf: Issued, tmp_path: P
 @pytest.mark.parametrize("key_type,marker", [("rsa", b"BEGIN RSA PRIVATE KEY"), ("ec", b"BEGIN EC PRIVATE KEY")])
 def test_traditional_keys(pki: LabPKI, tmp_path: Path, key_type: str, marker: bytes) -> None:
     issuer = pki.rsa_intermediate if key_type == "rsa" else pki.ecc_intermediate
-    mine = pki.issue_leaf(["t.lab.test"], issuer=issuer, key_type=key_type)  # type: ignore[arg-type]
-    other = pki.issue_leaf(["u.lab.test"], issuer=issuer, key_type=key_type)  # type: ignore[arg-type]
+    mine = pki.issue_leaf(["t.lab.test"], issuer=issuer, key_type=key_type)
+    other = pki.issue_leaf(["u.lab.test"], issuer=issuer, key_type=key_type)
     files = {"cert.pem": mine.cert_pem + issuer.cert_pem}
     assert marker in traditional(mine)
     assert faults(lint_upload(pki, tmp_path, files, key=traditional(mine))) == []
@@ -204,7 +204,7 @@ def test_chain_file_alone_is_not_judged_as_a_leaf_lifetime(pki: LabPKI, tmp_path
 
 
 def test_naive_now_and_summaries(pki: LabPKI, leaf: Issued, tmp_path: Path) -> None:
-    naive = pki.now.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    naive = pki.now.astimezone(dt.UTC).replace(tzinfo=None)
     bundle = pki.root_pem + leaf.cert_pem + pki.ecc_intermediate.cert_pem
     result = lint_upload(pki, tmp_path, {"cert.pem": bundle}, now=naive)
     assert faults(result) == [(ORDER, 1)]

@@ -10,17 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from sslfault_lab.pki import Issued, LabPKI
 
 from exporter.certfiles import lint_files
 from exporter.cli.lint_cert import main
 from exporter.pki.certinfo import serial_of
 from exporter.pki.roots import system_roots
+from sslfault_lab.pki import Issued, LabPKI
 from tests.support.certmaker import leaf as make_leaf
 from tests.support.certmaker import make
 from tests.support.processes import ROOT
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 LIVE = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=80)}
 
 

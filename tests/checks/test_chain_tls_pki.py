@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from sslfault_lab.demo import lab_config_dict
-from sslfault_lab.lab import Lab
 
 from exporter.config import Config
 from exporter.engine.context import Resources
 from exporter.engine.runner import run_target
 from exporter.pki.roots import TrustStore
+from sslfault_lab.demo import lab_config_dict
+from sslfault_lab.lab import Lab
 from tests.support.labs import run_async
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sslfault_lab.dns_server import DnsServer
 
 from exporter.config import Config
 from exporter.engine.runner import run_first_target
 from exporter.models import CheckStatus, ErrorKind
 from exporter.net.authoritative import MAX_NAME_SERVERS
+from sslfault_lab.dns_server import DnsServer
 
 ZONE = "big.test"
 SERVERS = MAX_NAME_SERVERS + 2

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives import serialization
 from exporter.checks import chain as chain_check
 from exporter.config import Config
 from exporter.engine.context import Resources, TTLCache
-from sslfault_lab.lab import Lab
+from exporter.engine.runner import run_first_target
 from exporter.net.dns import make_resolver
 from exporter.net.http import ProbeResolver
 from exporter.net.tls import ConnectStatus, handshake
-from exporter.engine.runner import run_first_target
+from sslfault_lab.lab import Lab
 from tests.support.labs import config_for, run_async
 
 

@@ -10,8 +10,9 @@ import pytest
 from exporter.checks import CHECKS
 from exporter.checks._caa import CaaRecord, Level, evaluate, parse_issue_value, select_relevant
 from exporter.checks.caa import CaaResult
-from exporter.http.collector import render_results
 from exporter.config import Config
+from exporter.http.collector import render_results
+from exporter.models import CheckResult, CheckStatus
 from sslfault_lab.issuance import (
     CA,
     CAA_CASES,
@@ -21,7 +22,6 @@ from sslfault_lab.issuance import (
     IssuanceLab,
     run_once,
 )
-from exporter.models import CheckResult, CheckStatus
 
 
 def caa_target(ilab: IssuanceLab, case: CaaCase) -> dict[str, Any]:
@@ -135,8 +135,8 @@ def test_caa_without_ca_identifiers_still_finds_what_blocks_every_ca(ilab: Issua
 
 
 def test_parse_issue_values() -> None:
-    assert parse_issue_value(";").issuer == ""  # type: ignore[union-attr]
-    assert parse_issue_value("ca.example;").params == ()  # type: ignore[union-attr]
+    assert parse_issue_value(";").issuer == ""
+    assert parse_issue_value("ca.example;").params == ()
     parsed = parse_issue_value(" ca.example ; accounturi = https://x/1 ;validationmethods=dns-01")
     assert parsed is not None and parsed.issuer == "ca.example"
     assert parsed.params == (("accounturi", "https://x/1"), ("validationmethods", "dns-01"))

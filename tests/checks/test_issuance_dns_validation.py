@@ -10,6 +10,9 @@ import pytest
 from exporter.checks import CHECKS
 from exporter.checks.dns_validation import DnsValidationResult
 from exporter.config import Config
+from exporter.models import CheckResult, CheckStatus
+from exporter.net.authoritative import find_zone_servers
+from exporter.net.dns import make_resolver
 from sslfault_lab.issuance import (
     ACME_DELEGATED_HOST,
     ACME_DELEGATED_TOKEN,
@@ -26,9 +29,6 @@ from sslfault_lab.issuance import (
     TxtCase,
     run_once,
 )
-from exporter.models import CheckResult, CheckStatus
-from exporter.net.authoritative import find_zone_servers
-from exporter.net.dns import make_resolver
 
 
 def txt_config(ilab: IssuanceLab, host: str, value: str, **validation: Any) -> Config:

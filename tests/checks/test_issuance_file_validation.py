@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from exporter.checks.file_validation import PLUGIN
 from exporter.checks import CHECKS
-from exporter.checks.file_validation import FileValidationResult, validation_urls
+from exporter.checks.file_validation import PLUGIN, FileValidationResult, validation_urls
 from exporter.config import Config
-from sslfault_lab.issuance import FILE_CASES, FILE_TOKEN, WEB_OK, FileCase, IssuanceLab, run_once
 from exporter.models import CheckResult, CheckStatus
+from sslfault_lab.issuance import FILE_CASES, FILE_TOKEN, WEB_OK, FileCase, IssuanceLab, run_once
 
 
 def file_config(ilab: IssuanceLab, host: str, token: str = FILE_TOKEN, **validation: Any) -> Config:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sslfault_lab.tls_configs import CASES, TlsCase, TlsConfigLab, tls_config_lab_thread
 
 from exporter.cli.diagnose import diagnose
 from exporter.config import Config
+from sslfault_lab.tls_configs import CASES, TlsCase, TlsConfigLab, tls_config_lab_thread
 
 
 @pytest.fixture(scope="module")

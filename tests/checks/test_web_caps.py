@@ -4,12 +4,12 @@ makes the check "could not judge", unless what was read already holds a fault; r
 from __future__ import annotations
 
 import pytest
-from sslfault_lab.pki import LabPKI
 
 from exporter.checks._css import MAX_CSS_CHARS
 from exporter.checks._html_bounds import MAX_NESTING
 from exporter.checks.mixed_content import MAX_STYLESHEETS
 from exporter.models import CheckResult, CheckStatus, ErrorKind
+from sslfault_lab.pki import LabPKI
 from tests.support.sites import INSECURE, Page, Tls, check_on, html_page, make_tls
 
 BODY_CAP = 2 * MAX_CSS_CHARS  # limits.max_body_bytes in these tests: above the CSS cap

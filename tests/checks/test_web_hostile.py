@@ -18,14 +18,14 @@ from selectolax.lexbor import LexborHTMLParser
 from exporter.checks._css import MAX_CSS_CHARS, css_references, scan_css
 from exporter.checks._html import _elements, parse_document
 from exporter.checks._html_bounds import MAX_DEPTH, MAX_ELEMENTS, bounded_html
+from exporter.checks._mixed_fetch import charset as _charset
 from exporter.checks._url import Url, resolve
 from exporter.checks.http import Probe, _title, judge
-from exporter.net.pinned import Response
-from exporter.checks._mixed_fetch import charset as _charset
 from exporter.checks.mixed_content import MAX_LISTED, MAX_PROBES, MAX_TEXT
 from exporter.config import Config
-from sslfault_lab.pki import LabPKI
 from exporter.models import CheckStatus, ErrorKind
+from exporter.net.pinned import Response
+from sslfault_lab.pki import LabPKI
 from tests.support.sites import INSECURE, Page, Site, Tls, make_tls
 from tests.support.sites import check_on as _check
 from tests.support.sites import html_page as _html
@@ -112,7 +112,7 @@ def test_deep_nesting_is_walked_without_recursion() -> None:
 def test_the_walk_stops_at_its_depth_cap() -> None:
     deeper = [0]
     tree = LexborHTMLParser("<div>" * (MAX_DEPTH + 200))  # lexbor itself is still fast at this depth
-    count = sum(1 for _ in _elements(tree.root, deeper))  # type: ignore[arg-type]
+    count = sum(1 for _ in _elements(tree.root, deeper))
     assert count == MAX_DEPTH + 1 and deeper == [1]  # <head>, <body> and the divs down to the cap
 
 

@@ -10,6 +10,7 @@ from exporter.checks._url import parse_url, resolve
 from exporter.checks.mixed_content import classify
 from tests.support.url_cases import BASE, NOT_WEB, RESOLUTION_CASES
 
+
 @pytest.mark.parametrize(("ref", "expected"), RESOLUTION_CASES)
 def test_resolution_follows_whatwg(ref: str, expected: str) -> None:
     assert str(resolve(ref, BASE)) == expected
@@ -28,8 +29,8 @@ def test_an_http_base_makes_relative_urls_insecure() -> None:
 
 
 def test_https_form_keeps_explicit_ports_and_maps_80_to_443() -> None:
-    assert str(parse_url("http://a.test/x").https()) == "https://a.test/x"  # type: ignore[union-attr]
-    assert str(parse_url("http://a.test:8080/x").https()) == "https://a.test:8080/x"  # type: ignore[union-attr]
+    assert str(parse_url("http://a.test/x").https()) == "https://a.test/x"
+    assert str(parse_url("http://a.test:8080/x").https()) == "https://a.test:8080/x"
 
 
 def test_srcset_candidates() -> None:

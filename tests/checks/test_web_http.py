@@ -8,18 +8,18 @@ import pytest
 
 from exporter.checks.http import HttpResult, Probe, hsts_active, judge
 from exporter.cli.diagnose import diagnose
-from exporter.http.collector import render_results
 from exporter.config import Config
-from sslfault_lab.web import HTTP_CASES, WebLab
-from exporter.models import CheckResult
 from exporter.engine.runner import run_first_target
+from exporter.http.collector import render_results
+from exporter.models import CheckResult
+from sslfault_lab.web import HTTP_CASES, WebLab
 
 
 async def _results(config: Config) -> dict[str, CheckResult]:
     return await run_first_target(config)
 
 
-def _report(web: WebLab, name: str, **target: object) -> dict:  # type: ignore[type-arg]
+def _report(web: WebLab, name: str, **target: object) -> dict:
     return asyncio.run(diagnose(web.config(name, **target)))
 
 

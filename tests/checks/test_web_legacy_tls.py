@@ -11,8 +11,8 @@ import pytest
 from exporter.checks import legacy_tls
 from exporter.cli.diagnose import diagnose
 from exporter.config import Config
-from sslfault_lab.web import WebLab
 from exporter.net.tls import ConnectStatus, Handshake, capture_context
+from sslfault_lab.web import WebLab
 
 
 def _report(config: Config) -> dict[str, Any]:

@@ -8,13 +8,13 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.checks.mixed_content import MixedContentResult, PageScan
-from exporter.http.collector import FaultCollector
 from exporter.config import Config
-from sslfault_lab.web import PAGES, WebLab
-from sslfault_lab.web_content import MixedPage
-from exporter.models import CheckResult, CheckStatus
 from exporter.engine.runner import run_first_target
 from exporter.engine.store import ResultsStore
+from exporter.http.collector import FaultCollector
+from exporter.models import CheckResult, CheckStatus
+from sslfault_lab.web import PAGES, WebLab
+from sslfault_lab.web_content import MixedPage
 
 
 async def _results(config: Config) -> dict[str, CheckResult]:

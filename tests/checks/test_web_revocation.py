@@ -16,11 +16,11 @@ from exporter.checks.revocation import RevocationError, RevocationResult, verify
 from exporter.cli.diagnose import diagnose
 from exporter.config import Config
 from exporter.engine.context import ProbeContext, Resources
+from exporter.engine.runner import run_target
+from exporter.models import CheckStatus
 from sslfault_lab.pki import DAY, Issued, LabPKI
 from sslfault_lab.web import REVOCATION_CASES, WebLab
 from sslfault_lab.web_content import ocsp_responder_cert, self_signed_as
-from exporter.models import CheckStatus
-from exporter.engine.runner import run_target
 
 
 def _report(config: Config) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def test_methods_are_recorded(web: WebLab) -> None:
                     "rev-none": ("none", "not_checked")}
 
 
-async def _run(config: Config):  # type: ignore[no-untyped-def]
+async def _run(config: Config):
     resources = Resources(config)
     try:
         return (await run_target(config.resolved_targets()[0], resources))["revocation"]
@@ -75,7 +75,7 @@ def test_crl_is_cached_until_next_update(web: WebLab, monkeypatch: pytest.Monkey
     downloads: list[str] = []
     real = revocation._download_crl
 
-    async def counting(ctx, url, issuer):  # type: ignore[no-untyped-def]
+    async def counting(ctx, url, issuer):
         downloads.append(url)
         return await real(ctx, url, issuer)
 

@@ -52,7 +52,7 @@ def test_groups_map_onto_targets(tmp_path: Path) -> None:
     assert (shop.port, v6.host, v6.port, v6bare.host, v6bare.port) == (8443, "2001:db8::1", 8443, "2001:db8::2", None)
     assert (api.port, api.name, api.paths, api.ca_identifiers) == (9443, "api", ("/", "/login"), ("letsencrypt.org",))
     assert api.expected_addresses == ("192.0.2.1", "192.0.2.2")
-    assert api.dns_validation.value == "abc"  # type: ignore[attr-defined]
+    assert api.dns_validation.value == "abc"
     assert (native.checks, native.port, native.expiry_warning_days) == (("dns",), 8443, 30)
     # JSON too, by suffix.
     (tmp_path / "fleet.json").write_text(json.dumps([{"targets": ["a.example.com:444"], "labels": {}}]))

@@ -65,7 +65,7 @@ def test_watched_files_follow_symlink_swaps_and_report_broken_files(lab: Lab, tm
         text = http_get(f"{base}/metrics")[1]
         assert 'fault="cert_expired"' in "".join(_series(text, "sslfault_fault{", shop))
         not_after = float(_series(text, "sslfault_cert_not_after_timestamp_seconds", shop)[0].split()[-1])
-        assert not_after == old.cert.not_valid_after_utc.timestamp() < dt.datetime.now(dt.timezone.utc).timestamp()
+        assert not_after == old.cert.not_valid_after_utc.timestamp() < dt.datetime.now(dt.UTC).timestamp()
 
         # The key follows: only the expiry remains. Then the file disappears: so does its target.
         _swap(live / "privkey.pem", "../../archive/shop/privkey2.pem")

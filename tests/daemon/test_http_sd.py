@@ -53,7 +53,7 @@ async def server() -> AsyncIterator[SdServer]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    sd.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    sd.port = site._server.sockets[0].getsockname()[1]
     yield sd
     await runner.cleanup()
 
@@ -160,7 +160,7 @@ async def test_https_is_verified(server: SdServer, pki: LabPKI, tmp_path: Path) 
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]
     server.groups = [{"targets": ["tls.example.com"]}]
     try:
         for ca_file, expected in ((None, set()), (str(tmp_path / "root.pem"), {"tls.example.com"})):

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sslfault_lab.demo import lab_config_dict
-from sslfault_lab.lab import Lab
-from sslfault_lab.pki import LabPKI
 
 from exporter.config import Config, ConfigError, load_config
 from exporter.daemon.daemon import Daemon
 from exporter.daemon.scheduler import Scheduler
 from exporter.engine.store import ResultsStore
+from sslfault_lab.demo import lab_config_dict
+from sslfault_lab.lab import Lab
+from sslfault_lab.pki import LabPKI
 from tests.support.labs import run_async
 from tests.support.listeners import CountingListener
 from tests.support.processes import http_get, start_exporter, stop_process, wait_for

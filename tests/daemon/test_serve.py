@@ -40,8 +40,8 @@ def test_serve_probes_the_lab_and_serves_metrics(lab: Lab, tmp_path: Path) -> No
         assert not {f for t, f in faults if t in ("ok", "ok-rsa")}
         expected_faults = {(s.name, f) for s in lab.scenarios.values() for f in s.expected_faults}
         assert faults == expected_faults
-        assert _series(text, 'sslfault_cert_not_after_timestamp_seconds{address="%s",target="expired"}'
-                       % lab.scenarios["expired"].addresses[0])
+        expired = lab.scenarios["expired"].addresses[0]
+        assert _series(text, f'sslfault_cert_not_after_timestamp_seconds{{address="{expired}",target="expired"}}')
         if shutil.which("promtool"):
             check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
             assert check.returncode == 0, check.stdout + check.stderr

@@ -144,7 +144,7 @@ async def test_a_change_to_other_shards_targets_leaves_the_schedule_alone(tmp_pa
     scheduler = Scheduler(store)
     applied: list[int] = []
     original = scheduler.apply
-    scheduler.apply = lambda c, t=None: (applied.append(len(t or [])), original(c, t))  # type: ignore[method-assign]
+    scheduler.apply = lambda c, t=None: (applied.append(len(t or [])), original(c, t))
     fleet = Fleet(scheduler, store, Shard(3, 0))
     await fleet.start(config)
     mine = len(fleet.owned)

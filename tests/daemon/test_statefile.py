@@ -8,13 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from exporter.daemon import statefile
 from exporter.config import Config
+from exporter.daemon import statefile
 from exporter.engine.context import Resources
-from sslfault_lab.demo import lab_config_dict
-from sslfault_lab.lab import Lab
 from exporter.engine.runner import run_target
 from exporter.engine.store import ResultsStore
+from sslfault_lab.demo import lab_config_dict
+from sslfault_lab.lab import Lab
 from tests.support.labs import run_async
 from tests.support.processes import http_get, start_exporter, stop_process, wait_for
 
@@ -49,7 +49,7 @@ def test_round_trip_keeps_every_result_and_skips_changed_targets(lab: Lab, tmp_p
         old, new = before.get(name), after.get(name)
         assert new is not None and old is not None
         assert dict(new.results) == dict(old.results) and new.last_run == old.last_run
-    assert after.get("multi").last_run is None  # type: ignore[union-attr]
+    assert after.get("multi").last_run is None
 
 
 def test_a_broken_or_hostile_state_file_is_ignored(tmp_path: Path) -> None:

@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 import yaml
-from sslfault_lab.demo import FullLab, start_full_lab_on
-from sslfault_lab.lab import LabThread
 
+from exporter.checks.cert_files import PLUGIN as CERT_FILES
 from exporter.config import Config
 from exporter.daemon import statefile
-from exporter.checks.cert_files import PLUGIN as CERT_FILES
 from exporter.daemon.filewatch import CHECK_NAME, expand
 from exporter.engine.context import ProbeContext, Resources
 from exporter.engine.runner import run_check, run_target
 from exporter.engine.store import ResultsStore
+from sslfault_lab.demo import FullLab, start_full_lab_on
+from sslfault_lab.lab import LabThread
 from tests.support.processes import http_get, start_exporter, stop_process, wait_for
 
 

@@ -145,7 +145,7 @@ class Stack:
     config_file: Path | None = None
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        log = open(self.tmp / f"{name}.log", "wb")
         self.procs[name] = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
 
@@ -243,7 +243,7 @@ class Stack:
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"{expr}: {exc.read().decode(errors='replace')}") from None
         assert body["status"] == "success", body
-        return body["data"]["result"]  # type: ignore[no-any-return]
+        return body["data"]["result"]
 
 
 @pytest.fixture(scope="module")

@@ -110,7 +110,7 @@ class Cluster:
     # -- processes ---------------------------------------------------------------------------------
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        log = open(self.tmp / f"{name}.log", "wb")
         self.procs[name] = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
 
@@ -203,7 +203,7 @@ class Cluster:
         url = server or self.prometheus_url
         status, text = http_get(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
         assert status == 200, f"{expr}: {text}"
-        return json.loads(text)["data"]["result"]  # type: ignore[no-any-return]
+        return json.loads(text)["data"]["result"]
 
     def scalar(self, expr: str) -> float:
         result = self.query(expr)

@@ -7,22 +7,21 @@ import shutil
 import subprocess
 import time
 from collections import defaultdict
-
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.checks.base import CheckPlugin, NoSettings
-from exporter.http.collector import FaultCollector
 from exporter.config import Config, Target
-from exporter.engine.context import ProbeContext, Resources
-from exporter.errors import DependencyError, InvalidResponse
-from sslfault_lab.lab import Lab
-from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, FaultId, Finding
-from exporter.engine.runner import classify, run_target
 from exporter.daemon.scheduler import Limits, Scheduler
+from exporter.engine.context import ProbeContext, Resources
+from exporter.engine.runner import classify, run_target
 from exporter.engine.store import ResultsStore
+from exporter.errors import DependencyError, InvalidResponse
+from exporter.http.collector import FaultCollector
+from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, FaultId, Finding
+from sslfault_lab.lab import Lab
 from tests.support.labs import run_async
 
 
@@ -160,7 +159,7 @@ def test_store_keeps_unchanged_targets_and_drops_removed() -> None:
     store.record(a, {"x": result})
     store.set_targets([a])
     assert [s.target.name for s in store.states()] == ["a"]
-    assert store.get("a").results["x"] is result  # type: ignore[union-attr]
+    assert store.get("a").results["x"] is result
     store.record(b, {"x": result})  # a run that finished after its target was removed
     assert store.get("b") is None
 

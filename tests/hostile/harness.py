@@ -119,10 +119,10 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                status = open(f"/proc/{self.pid}/status").read()  # noqa: SIM115 - tiny proc file
+                status = open(f"/proc/{self.pid}/status").read()
             except OSError:
                 return
-            kb = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+            kb = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
             self.samples.append((time.time(), kb * 1024))
             self._stop.wait(self.every)
 

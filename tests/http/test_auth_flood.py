@@ -11,9 +11,9 @@ from pathlib import Path
 
 import bcrypt
 import yaml
+
 from sslfault_lab.demo import lab_config_dict
 from sslfault_lab.lab import Lab
-
 from tests.support.processes import start_exporter, stop_process, wait_for
 
 FLOOD = 60

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import base64
 import json
+import re
 import ssl
 import subprocess
 import sys
@@ -22,7 +22,7 @@ from tests.support.processes import ROOT, http_get, start_exporter, stop_process
 
 
 @pytest.fixture(scope="module")
-def exporter_url(lab: Lab, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def exporter_url(lab: Lab, tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("operator")
     config = lab_config_dict(lab, interval="10m", timeout="3s")
     config["targets"] = [t for t in config["targets"] if t["name"] in ("ok", "leaf-only")]
@@ -35,7 +35,7 @@ def exporter_url(lab: Lab, tmp_path_factory: pytest.TempPathFactory):  # type: i
         stop_process(proc)
 
 
-def test_probe_configured_target_json(lab: Lab, exporter_url) -> None:  # type: ignore[no-untyped-def]
+def test_probe_configured_target_json(lab: Lab, exporter_url) -> None:
     base, _, _ = exporter_url
     status, body = http_get(f"{base}/probe?target=leaf-only.lab.test")
     assert status == 200, body
@@ -44,7 +44,7 @@ def test_probe_configured_target_json(lab: Lab, exporter_url) -> None:  # type: 
     assert report["addresses"] == list(lab.scenarios["leaf-only"].addresses)
 
 
-def test_probe_prometheus_format(exporter_url) -> None:  # type: ignore[no-untyped-def]
+def test_probe_prometheus_format(exporter_url) -> None:
     base, _, _ = exporter_url
     status, body = http_get(f"{base}/probe?target=leaf-only.lab.test&format=prometheus")
     assert status == 200
@@ -53,13 +53,13 @@ def test_probe_prometheus_format(exporter_url) -> None:  # type: ignore[no-untyp
     assert "sslfault_build_info" not in body
     # blackbox_exporter-style verdict and timing: a critical fault means the probe did not succeed.
     assert "\nsslfault_probe_success 0\n" in body
-    duration = float(re.search(r"\nsslfault_probe_duration_seconds ([0-9.]+)\n", body).group(1))  # type: ignore[union-attr]
+    duration = float(re.search(r"\nsslfault_probe_duration_seconds ([0-9.]+)\n", body).group(1))
     assert 0 < duration < 30
     _, healthy = http_get(f"{base}/probe?target=ok.lab.test&format=prometheus")
     assert "\nsslfault_probe_success 1\n" in healthy
 
 
-def test_metrics_carry_process_and_python_collectors(exporter_url) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_carry_process_and_python_collectors(exporter_url) -> None:
     base, _, _ = exporter_url
     _, body = http_get(f"{base}/metrics")
     for family in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
@@ -80,13 +80,13 @@ def test_metrics_carry_process_and_python_collectors(exporter_url) -> None:  # t
         ("target=ok.lab.test&format=xml", 400, "format must be"),
     ],
 )
-def test_probe_refuses(exporter_url, query: str, status: int, words: str) -> None:  # type: ignore[no-untyped-def]
+def test_probe_refuses(exporter_url, query: str, status: int, words: str) -> None:
     base, _, _ = exporter_url
     got, body = http_get(f"{base}/probe?{query}")
     assert got == status and words in json.loads(body)["error"], body
 
 
-def test_auto_reload_adds_and_keeps_targets(exporter_url) -> None:  # type: ignore[no-untyped-def]
+def test_auto_reload_adds_and_keeps_targets(exporter_url) -> None:
     base, workdir, config = exporter_url
     new = dict(config, targets=config["targets"] + [{"host": "expired.lab.test", "port": config["targets"][0]["port"],
                                                        "name": "expired"}])
@@ -152,7 +152,7 @@ def test_web_config_tls_and_basic_auth(lab: Lab, tmp_path: Path) -> None:
         ({"tls_sever_config": {}}, "Extra inputs are not permitted"),
     ],
 )
-def test_bad_web_config_refuses_to_start(tmp_path: Path, web: dict, words: str) -> None:  # type: ignore[type-arg]
+def test_bad_web_config_refuses_to_start(tmp_path: Path, web: dict, words: str) -> None:
     (tmp_path / "web.yml").write_text(yaml.safe_dump(web))
     (tmp_path / "c.yml").write_text("targets: []\n")
     proc = subprocess.run([sys.executable, "-m", "exporter", "serve", "--config.file", str(tmp_path / "c.yml"),
@@ -197,7 +197,7 @@ def _client_cert(lab: Lab, workdir: Path) -> tuple[str, str]:
 
     issuer = lab.pki.ecc_intermediate
     key = new_key("ec")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus")]))
             .issuer_name(issuer.cert.subject).public_key(key.public_key())
@@ -245,7 +245,7 @@ def test_web_config_mutual_tls(lab: Lab, tmp_path: Path) -> None:
         stop_process(proc)
 
 
-def test_probe_accepts_blackbox_style_host_port(lab: Lab, exporter_url) -> None:  # type: ignore[no-untyped-def]
+def test_probe_accepts_blackbox_style_host_port(lab: Lab, exporter_url) -> None:
     base, _, _ = exporter_url
     scenario = lab.scenarios["leaf-only"]
     status, body = http_get(f"{base}/probe?target={scenario.host}:{scenario.port}")

@@ -16,18 +16,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-from exporter.daemon.daemon import Daemon
-from exporter.http.keys import DAEMON
-from exporter.pki.certinfo import CertSummary
+from exporter.catalog.faults import get_fault
 from exporter.checks.chain import AddressChain, ChainResult
 from exporter.checks.dns import DnsResult
 from exporter.checks.reachability import AddressReach, ReachabilityResult
 from exporter.checks.tls import AddressTls, TlsResult
 from exporter.config import Config
-from exporter.catalog.faults import get_fault
-from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, Finding
-from exporter.http.statuspage import register
+from exporter.daemon.daemon import Daemon
 from exporter.engine.store import ResultsStore
+from exporter.http.keys import DAEMON
+from exporter.http.statuspage import register
+from exporter.models import CheckOutcome, CheckResult, CheckStatus, ErrorKind, Finding
+from exporter.pki.certinfo import CertSummary
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 DAY = 86400.0

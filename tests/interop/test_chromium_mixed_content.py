@@ -29,8 +29,8 @@ import pytest
 
 from exporter.checks.mixed_content import MixedContentResult
 from exporter.engine.context import Resources
-from sslfault_lab.web import PAGES, WebLab
 from exporter.engine.runner import run_target
+from sslfault_lab.web import PAGES, WebLab
 from tests.support.url_cases import BASE, NOT_WEB, RESOLUTION_CASES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -175,8 +175,8 @@ def browser_view(web: WebLab) -> dict[str, Any]:
     """Every page loaded in parallel tabs of one Chromium, plus its URL parser's answers."""
     rules = ", ".join(f"MAP {host} {address}" for host, address in web.addresses.items())
     cases = [[ref, str(BASE)] for ref, _ in RESOLUTION_CASES] + [[ref, str(BASE)] for ref in NOT_WEB]
-    script = ("JSON.stringify(%s.map(([r, b]) => { try { const u = new URL(r, b); u.hash = '';"
-              " return /^https?:$/.test(u.protocol) ? u.href : null } catch (e) { return null } }))") % json.dumps(cases)
+    script = (f"JSON.stringify({json.dumps(cases)}.map(([r, b]) => {{ try {{ const u = new URL(r, b); u.hash = '';"
+              " return /^https?:$/.test(u.protocol) ? u.href : null } catch (e) { return null } }))")
 
     async def browse() -> dict[str, Any]:
         async with chromium(rules) as tools:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sslfault_lab.demo import lab_config_dict
-from sslfault_lab.lab import Lab, LabThread
-from sslfault_lab.tls_configs import ClientIdentity, client_identity
 
 from exporter.cli.diagnose import diagnose
 from exporter.config import Config
+from sslfault_lab.demo import lab_config_dict
+from sslfault_lab.lab import Lab, LabThread
+from sslfault_lab.tls_configs import ClientIdentity, client_identity
 from tests.support.labs import run_async
 from tests.support.processes import free_port, stop_process, wait_for
 

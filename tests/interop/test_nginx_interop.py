@@ -70,7 +70,7 @@ http {{
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for i, name in enumerate(SCENARIOS):
-            thread.call_sync(lambda n=name, a=lab.address(FIRST_OCTET + i): lab.dns.update(
+            thread.call_sync(lambda n=name, a=lab.address(FIRST_OCTET + i): lab.dns.update(  # noqa: B008 - bound now, on purpose
                 lab.scenarios[n].host, [("A", 60, a)]))
         wait_for(lambda: proc.poll() is not None or (workdir / "nginx.pid").exists(), 10, "nginx to start")
         assert proc.poll() is None, (workdir / "error.log").read_text() if (workdir / "error.log").exists() else ""

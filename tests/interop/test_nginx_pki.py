@@ -29,7 +29,7 @@ from tests.support.processes import free_port, stop_process, wait_for
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx not installed (scripts/install-system-deps.sh as root)")
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 DAY = dt.timedelta(days=1)
 LIVE = {"not_before": NOW - 30 * DAY, "not_after": NOW + 60 * DAY}
 
@@ -55,7 +55,7 @@ def _sites() -> tuple[list[Site], Made]:
     def site(name: str, expected: set[str], *cas: Made, protocols: str = "TLSv1.2 TLSv1.3", **leaf_kw: object) -> None:
         address = f"127.77.0.{len(sites) + 10}"
         options = {**LIVE, "sans": (address,), **leaf_kw}
-        end = leaf(f"{name}.corp.test", cas[0] if cas else root, **options)  # type: ignore[arg-type]
+        end = leaf(f"{name}.corp.test", cas[0] if cas else root, **options)
         sites.append(Site(name, address, (end, *cas), frozenset(expected), protocols))
 
     site("private-ca-profile", set(), issuing)

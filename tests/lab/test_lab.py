@@ -61,8 +61,8 @@ def no_verify() -> ssl.SSLContext:
 
 
 def unverified_chain(ssl_object: ssl.SSLObject) -> list[x509.Certificate]:
-    getter = getattr(ssl_object, "get_unverified_chain", None) or ssl_object._sslobj.get_unverified_chain  # type: ignore[attr-defined]
-    ders = [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in getter()]  # type: ignore[attr-defined]
+    getter = getattr(ssl_object, "get_unverified_chain", None) or ssl_object._sslobj.get_unverified_chain
+    ders = [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in getter()]
     return [x509.load_der_x509_certificate(d) for d in ders]
 
 
@@ -261,7 +261,7 @@ async def test_stdlib_verification_agrees(lab: Lab, name: str, trusted: bool) ->
 async def test_weak_key_needs_a_lenient_client(lab: Lab) -> None:
     scenario = lab.scenarios["weak-key"]
     leaf = (await fetch_chain(scenario.addresses[0], scenario.port, scenario.host))[0]
-    assert leaf.public_key().key_size == 1024  # type: ignore[union-attr]
+    assert leaf.public_key().key_size == 1024
 
 
 # -- broken transports -----------------------------------------------------------------------------

@@ -48,7 +48,7 @@ async def serve() -> AsyncIterator[Callable[[bytes], asyncio.Future[int]]]:
         servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 
-    yield start  # type: ignore[misc]
+    yield start
     for server in servers:
         server.close()
 

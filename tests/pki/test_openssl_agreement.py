@@ -40,7 +40,7 @@ def _corpus() -> list[Case]:
 
 def _compare(cases: list[Case], workdir: Path) -> list[tuple[Case, bool, str, bool, str]]:
     out = []
-    for case, (ok, said) in zip(cases, openssl_verify_many(cases, workdir)):
+    for case, (ok, said) in zip(cases, openssl_verify_many(cases, workdir), strict=True):
         verdict = judge(case.leaf, case.untrusted, TrustStore(private=case.roots), case.at)
         out.append((case, ok, said, verdict.trusted, verdict.summary()))
     return out
@@ -49,7 +49,7 @@ def _compare(cases: list[Case], workdir: Path) -> list[tuple[Case, bool, str, bo
 def test_trust_verdicts_equal_openssl_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = _corpus()
     names = {c.name for c in corpus}
-    assert REQUIRED <= names, f"corpus lacks {sorted(REQUIRED - names)}"
+    assert names >= REQUIRED, f"corpus lacks {sorted(REQUIRED - names)}"
     # Chains sharing roots, intermediates and time go to one openssl run (each leaf is reported apart).
     results = _compare(corpus, tmp_path)
     disagree = [f"{case.name}: openssl {'OK' if ok else 'refuses'} ({said[-160:]}); engine "

@@ -24,7 +24,7 @@ from exporter.pki.roots import TrustStore, load_ca_file, load_pem_bundle, system
 from exporter.pki.verify import Problem, judge
 from tests.support.certmaker import NOW, leaf, make
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 D = dt.timedelta(days=1)
 S = dt.timedelta(seconds=1)
 
@@ -50,7 +50,7 @@ def _dated(start: dt.datetime, length: dt.timedelta) -> object:
     (dt.datetime(2029, 3, 15, tzinfo=UTC), 48 * D, True),
 ])
 def test_lifetime_cap_in_force_at_not_before(start: dt.datetime, length: dt.timedelta, flagged: bool) -> None:
-    cert = _dated(start, length).cert  # type: ignore[attr-defined]
+    cert = _dated(start, length).cert
     assert (lifetime_finding(cert, public=True) is not None) is flagged
     assert lifetime_finding(cert, public=False) is None  # private roots: not the CA/B rules
 
@@ -63,7 +63,7 @@ def test_lifetime_months_are_calendar_months() -> None:
 
 
 def test_private_cap_is_the_operators() -> None:
-    cert = _dated(NOW, 90 * D).cert  # type: ignore[attr-defined]
+    cert = _dated(NOW, 90 * D).cert
     assert lifetime_finding(cert, public=False, private_max_days=90) is None
     finding = lifetime_finding(cert, public=False, private_max_days=30)
     assert finding is not None and "configured maximum" in finding.detail
@@ -73,7 +73,7 @@ def test_crypto_rejected_and_weak() -> None:
     rsa_ca = make("Crypto CA", key_kind="rsa2048")
 
     def ids(cert: object) -> list[str]:
-        return [str(f.fault) for f in crypto_findings(cert)]  # type: ignore[arg-type]
+        return [str(f.fault) for f in crypto_findings(cert)]
 
     assert ids(leaf("a.test", rsa_ca, hash_name="sha1").cert) == [FaultId.CERT_CRYPTO_REJECTED]
     assert ids(leaf("a.test", rsa_ca, hash_name="md5").cert) == [FaultId.CERT_CRYPTO_REJECTED]
@@ -139,7 +139,7 @@ async def aia() -> AsyncIterator[Aia]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]
     state.base = f"http://127.0.0.1:{port}"
     yield state
     await runner.cleanup()
@@ -192,7 +192,7 @@ async def test_completion_names_the_missing_issuer(aia: Aia) -> None:
     assert judgement.completion is not None and judgement.completion.fetched[0] == (
         issuing.cert, f"{aia.base}/issuing.crt")
     # Without fetching, nothing is completed (and nothing is fetched).
-    offline = await judge_served([end.cert], TrustStore(private=(root.cert,)), NOW, fetcher.fetch, 0)  # type: ignore[arg-type]
+    offline = await judge_served([end.cert], TrustStore(private=(root.cert,)), NOW, fetcher.fetch, 0)
     assert not offline.incomplete and not offline.verdict.anchored
 
 

@@ -17,9 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
 from sslfault_lab.pki import resign
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DAY = dt.timedelta(days=1)
 NOW = dt.datetime(2026, 6, 1, tzinfo=UTC)  # the moment the synthetic corpus is judged at
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -158,7 +159,7 @@ def leaf(cn: str, issuer: Made | None, **kw: object) -> Made:
     """A server certificate: CA:FALSE, digitalSignature, the CN as its SAN, serverAuth."""
     options: dict[str, object] = {"ca": False, "ku": KU_LEAF, "sans": (cn,), "eku_server": True}
     options.update(kw)
-    return make(cn, issuer, **options)  # type: ignore[arg-type]
+    return make(cn, issuer, **options)
 
 
 def _resign(cert: x509.Certificate, key: rsa.RSAPrivateKey, hash_name: str) -> x509.Certificate:

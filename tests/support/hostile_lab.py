@@ -253,7 +253,7 @@ class HostileLab:
         await self._tls_target("h-dns-ok-server", hs.TlsThen(self._ok_context(ok_host), {}, hs.serve_bytes(page)),
                                host=ok_host)
         self.targets.pop()  # the server behind the DNS cases, not a target of its own
-        ok_port = self.services[-1].address[1]  # type: ignore[index]
+        ok_port = self.services[-1].address[1]
         await self._serve(hs.HttpRoutes({}, hs.bomb), ok_host, 8080)  # plain HTTP for file validation
         for name, host in (("h-dns-250-records", f"many.{ZONE}"), ("h-dns-cname-loop", f"loop-a.{ZONE}"),
                            ("h-dns-servfail", f"servfail.{ZONE}"), ("h-dns-timeout", f"timeout.{ZONE}")):

@@ -20,7 +20,7 @@ from exporter.pki.certinfo import quiet
 from exporter.pki.roots import system_roots
 from tests.support.certmaker import DAY, KU_CA, NOW, Made, leaf, make, name
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def openssl_verify_many(cases: list[Case], workdir: Path) -> list[tuple[bool, st
             leaves.append(str(leaf_file))
         done = subprocess.run([*command, *leaves], capture_output=True, text=True, timeout=120)
         lines = (done.stdout + done.stderr).splitlines()
-        for index, leaf_file in zip(indexes, leaves):
+        for index, leaf_file in zip(indexes, leaves, strict=True):
             ok = f"{leaf_file}: OK" in lines
             said = [line for line in lines if leaf_file in line or line.startswith("error ")]
             out[index] = ok, " | ".join(said[:3])

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sslfault_lab.pki import LabPKI
-
 from exporter.checks.mixed_content import MixedContentResult
 from exporter.config import Config
 from exporter.engine.runner import run_first_target
 from exporter.models import CheckResult, CheckStatus
+from sslfault_lab.pki import LabPKI
 
 TIMEOUT = 2.0  # the targets' check timeout
 INSECURE = "http://insecure.test"  # never answers (the configured resolver does not either)

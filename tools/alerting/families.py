@@ -221,7 +221,7 @@ def families(catalog: Iterable[str] | None = None) -> list[Family]:
     named = {f for family in out for f in family.faults} | set(TIMESTAMP_FAULTS)
     for fault_id in ids:
         if fault_id not in named:
-            fault = FAULTS.get(fault_id)  # type: ignore[call-overload]
+            fault = FAULTS.get(fault_id)
             title = fault.title if fault else fault_id.replace("_", " ")
             summary = fault.summary if fault else f"The exporter reports {fault_id}."
             out.append(Family(_camel(fault_id), (fault_id,), "content", f"{T}: {title}",
