@@ -65,7 +65,7 @@ async def run(target: Target, settings: TlsSettings, ctx: ProbeContext) -> Check
     # The no-SNI handshakes start now, alongside the judging, so both fit in the check's timeout.
     if ctx.default_sni() is not None:
         for hs in served:
-            asyncio.ensure_future(ctx.handshake(hs.address, None))
+            asyncio.ensure_future(ctx.default_handshake(hs.address, hs.chain_der[0]))
     judged = await asyncio.gather(*(_judge_address(hs, target, settings, ctx, now) for hs in served))
     findings = [f for address_findings, _ in judged for f in address_findings]
     per_address = [address for _, address in judged]
@@ -96,7 +96,7 @@ async def _judge_address(
     no_sni_subject = None
     # Only meaningful when SNI clients get a right certificate; otherwise the mismatch above says it all.
     if ctx.default_sni() is not None and covered:
-        default = await ctx.handshake(hs.address, None)
+        default = await ctx.default_handshake(hs.address, hs.chain_der[0])
         no_sni_subject, finding = _judge_default(default, target.host)
         if finding:
             findings.append(finding)

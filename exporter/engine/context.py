@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -40,6 +41,11 @@ from exporter.pki.roots import TrustStore, load_trust
 
 __all__ = ["ProbeContext", "Resources", "TTLCache"]
 
+VERDICT_TTL_SECONDS = 60.0
+VERDICT_CACHE_ENTRIES = 4096
+NO_SNI_TTL_SECONDS = 3600.0
+NO_SNI_CACHE_ENTRIES = 16384
+
 T = TypeVar("T")
 
 
@@ -66,6 +72,10 @@ class Resources:
         self.aia = IssuerFetcher()  # shared by the chain and revocation checks of every target
         # CRLs can be megabytes, and a hostile certificate can name any CRL URL: bound the bytes kept.
         self.crl_cache = TTLCache(max_entries=64, max_weight=CRL_CACHE_BYTES)
+        # Work that many targets or many runs share: a fleet behind one load balancer serves one chain,
+        # and what a client without SNI gets changes with the server's configuration, not every run.
+        self.verdict_cache = TTLCache(max_entries=VERDICT_CACHE_ENTRIES)
+        self.no_sni_cache = TTLCache(max_entries=NO_SNI_CACHE_ENTRIES)
         self._session: aiohttp.ClientSession | None = None
         self._client_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
         self._verified: ssl.SSLContext | None = None
@@ -227,11 +237,32 @@ class ProbeContext:
         chain per run: the tls check needs its anchor (lifetime rules), the chain check the rest.
         Raises ValueError when a sent certificate cannot be parsed."""
         async def judge() -> Judgement:
+            now = self.now()
+            # The same chain judged in the same minute gets the same verdict, whichever target sent it.
+            digest = hashlib.sha256(b"".join(hs.chain_der[:MAX_SERVED])).hexdigest()
+            key = f"{digest}|{int(now.timestamp() // VERDICT_TTL_SECONDS)}"
+            cached = self.resources.verdict_cache.get(key)
+            if isinstance(cached, Judgement):
+                return cached
             chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_SERVED]]
-            return await judge_served(chain, self.resources.trust, self.now(), self.issuers_at,
-                                      self.limits.max_aia_fetches)
+            judgement = await judge_served(chain, self.resources.trust, now, self.issuers_at,
+                                           self.limits.max_aia_fetches)
+            self.resources.verdict_cache.put(key, judgement, VERDICT_TTL_SECONDS)
+            return judgement
 
         return await self._memoised(("chain", hs.chain_der[:MAX_SERVED]), judge)
+
+    async def default_handshake(self, address: str, served_leaf: bytes) -> Handshake:
+        """What a client sending no SNI gets on `address`: probed once per address and served certificate
+        (for NO_SNI_TTL_SECONDS), not on every run; a timeout or connect failure is never kept."""
+        key = f"{address}|{self.target.port}|{hashlib.sha256(served_leaf).hexdigest()}"
+        cached = self.resources.no_sni_cache.get(key)
+        if isinstance(cached, Handshake):
+            return cached
+        found = await self.handshake(address, None)
+        if found.status in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED):
+            self.resources.no_sni_cache.put(key, found, NO_SNI_TTL_SECONDS)
+        return found
 
     def cancel_pending(self) -> None:
         for future in self._memo.values():
