@@ -171,6 +171,9 @@ class DiscoveryConfig(_Model):
     http_sd: tuple[HttpSdConfig, ...] = ()
 
 
+MIN_INTERVAL_SECONDS = 1.0
+
+
 class CheckSettings(_Model):
     """Settings a target may override; unset fields fall back to `defaults`. The checks' own settings
     are added to `Defaults` and `TargetConfig` from their plugins (below)."""
@@ -199,6 +202,15 @@ class CheckSettings(_Model):
                 raise ValueError(f"client_cert {self.client_cert!r} and client_key {self.client_key!r} cannot be "
                                  f"used together ({getattr(exc, 'reason', None) or exc})") from None
         return self
+
+    @field_validator("interval")
+    @classmethod
+    def _sane_interval(cls, value: float | None) -> float | None:
+        # Every target costs its servers connections each run: no schedule tighter than a second (a
+        # discovered label of "1ms" would turn the exporter into a flooder).
+        if value is not None and value < MIN_INTERVAL_SECONDS:
+            raise ValueError(f"interval must be at least {MIN_INTERVAL_SECONDS:g}s, got {value:g}s")
+        return value
 
     @field_validator("paths")
     @classmethod

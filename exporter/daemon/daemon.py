@@ -93,14 +93,14 @@ class Daemon:
                 return self._reload_failed(exc.errors)
             try:
                 # Validation checks what it can (CA files parse, key files readable); what still fails
-                # here (a file replaced since, a full disk) changes nothing: the scheduler's apply is all
-                # or nothing, and the fleet hands it this replica's share of the targets.
-                await self.fleet.apply(config)
+                # (a file replaced since, a full disk) fails here, before discovery or the schedule change.
+                self.scheduler.prepare(config)
             except Exception as exc:
                 log.debug("config apply failed", exc_info=True)
                 why = f"{self.config_path}: cannot apply the configuration: {type(exc).__name__}: {exc}"
                 return self._reload_failed([why])
             self.config = config
+            await self.fleet.apply(config)
             self.file_watcher.apply(config)
             self.store.reload.successful = True
             self.store.reload.success_timestamp = time.time()

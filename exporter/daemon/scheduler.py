@@ -18,6 +18,9 @@ from exporter.engine.runner import run_target
 from exporter.engine.store import ResultsStore
 from exporter.models import CheckResult, CheckStatus
 
+# apscheduler warns on every skipped run of a job still running ("maximum number of running instances"):
+# a slow target would flood the log; the exporter's own metrics and logs say what is slow.
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 log = logging.getLogger(__name__)
 
 RunTarget = Callable[[Target, Resources], Awaitable[dict[str, CheckResult]]]
@@ -50,6 +53,7 @@ class Scheduler:
         self._scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._targets: dict[str, Target] = {}
         self.resources: Resources | None = None
+        self._prepared: Resources | None = None  # built by prepare() for the config a reload is about to apply
         self.limits: Limits | None = None
         self.on_result: Callable[[Target, dict[str, CheckResult], dict[str, CheckResult] | None], None] | None = None
 
@@ -62,6 +66,16 @@ class Scheduler:
         if self.resources:
             await self.resources.close()
 
+    def prepare(self, config: Config) -> None:
+        """Build what a config needs that can fail (trust roots, resolver) without changing anything, so a
+        reload can be refused before discovery or the schedule see the new config; apply() then uses it."""
+        current = self.resources
+        if current is not None and _resource_settings(current.config) == _resource_settings(config):
+            return
+        if self._prepared is not None and _resource_settings(self._prepared.config) == _resource_settings(config):
+            return
+        self._prepared = Resources(config)
+
     def apply(self, config: Config, targets: list[Target] | None = None) -> None:
         """Adopt a (new) config: unchanged targets keep results and schedule; new ones run at once.
 
@@ -72,7 +86,9 @@ class Scheduler:
         by_name = {t.name: t for t in wanted}
         old_resources = self.resources
         if old_resources is None or _resource_settings(old_resources.config) != _resource_settings(config):
-            self.resources = Resources(config)
+            prepared, self._prepared = self._prepared, None
+            fits = prepared is not None and _resource_settings(prepared.config) == _resource_settings(config)
+            self.resources = prepared if prepared is not None and fits else Resources(config)
             self.limits = Limits(config.limits.max_concurrent_probes, config.limits.max_concurrent_per_host)
             if old_resources is not None:
                 old_resources.retire()  # closed when the runs still holding it finish

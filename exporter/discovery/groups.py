@@ -55,8 +55,11 @@ def _kind(annotation: Any) -> str:
     return "scalar"
 
 
+# Paths on this machine stay config-only: a remote inventory must not make the exporter present the
+# operator's client certificate to any host, nor probe which local files exist.
+CONFIG_ONLY = frozenset({"host", "client_cert", "client_key"})
 SETTINGS: dict[str, str] = {name: _kind(info.annotation) for name, info in TargetConfig.model_fields.items()
-                            if name != "host"}
+                            if name not in CONFIG_ONLY}
 
 
 def split_address(text: str) -> tuple[str, int | None]:

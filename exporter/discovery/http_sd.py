@@ -23,13 +23,15 @@ import aiohttp
 import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from exporter.net.guard import is_private
 from exporter.config import HttpSdConfig, TargetConfig
 from exporter.discovery.groups import DiscoveryError, parse_groups
 from exporter.net.http import USER_AGENT, read_capped
 
 
 def is_public(address: str) -> bool:
-    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+    # The fetch guard's rule (NAT64, 6to4 and IPv4-mapped forms of private addresses included).
+    return not is_private(address.split("%", 1)[0])
 
 
 def shown(url: str) -> str:

@@ -112,9 +112,9 @@ class ProbeHandler:
         # Every connection the run opens (TLS, HTTP, direct DNS) is then checked against the same rule,
         # so answers that change between lookups and IP literals in certificates do not get around it.
         resources = Resources(config, deny_private_fetches=True)
-        resolvers = [address for address, _ in config.resolver.endpoints()]
+        resolvers = config.resolver.endpoints()
         try:
-            with deny_private(allowed=resolvers):
+            with deny_private(allowed_dns=resolvers):
                 ctx = ProbeContext(target, resources)
                 resolution = await ctx.resolution()
                 private = [a for a in resolution.addresses if is_private(a)]

@@ -97,7 +97,7 @@ async def query_direct(
     address: str, port: int, qname: str, rdtype: str, timeout: float, *, recursive: bool = False
 ) -> dns.message.Message:
     """One query to one server, UDP first and TCP when the answer is truncated."""
-    check_destination(address)  # a hostile zone's NS records may name private addresses
+    check_destination(address, dns_port=port)  # a hostile zone's NS records may name private addresses
     query = dns.message.make_query(qname, dns.rdatatype.from_text(rdtype))
     if not recursive:
         query.flags &= ~dns.flags.RD

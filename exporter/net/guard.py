@@ -60,14 +60,17 @@ def is_private(address: str) -> bool:
         or ip.is_reserved or ip.is_unspecified
 
 
-_POLICY: ContextVar[frozenset[str] | None] = ContextVar("sslfault_private_denied", default=None)
+# None: no policy. Otherwise the (address, port) pairs of the configured resolvers, which DNS queries
+# (and only DNS queries) may still reach although they are usually private.
+_POLICY: ContextVar[frozenset[tuple[str, int]] | None] = ContextVar("sslfault_private_denied", default=None)
 
 
 @contextlib.contextmanager
-def deny_private(allowed: Iterable[str] = ()) -> Iterator[None]:
-    """Within this context, connections to private addresses raise ForbiddenAddress, except `allowed`
-    (the configured recursive resolvers, which are usually private and chosen by the operator)."""
-    token = _POLICY.set(frozenset(str(ipaddress.ip_address(a)) for a in allowed))
+def deny_private(allowed_dns: Iterable[tuple[str, int]] = ()) -> Iterator[None]:
+    """Within this context, connections to private addresses raise ForbiddenAddress, except DNS queries to
+    `allowed_dns` (the configured resolvers: usually private, chosen by the operator). The exemption is the
+    exact address and port, for DNS only: a certificate's URL naming the resolver's host reaches nothing."""
+    token = _POLICY.set(frozenset((str(ipaddress.ip_address(a)), int(p)) for a, p in allowed_dns))
     try:
         yield
     finally:
@@ -78,13 +81,18 @@ def private_denied() -> bool:
     return _POLICY.get() is not None
 
 
-def check_destination(address: str, *, deny: bool = False) -> None:
-    """Raise ForbiddenAddress if connecting to `address` breaks the policy (or `deny` asks for it)."""
+def check_destination(address: str, *, deny: bool = False, dns_port: int | None = None) -> None:
+    """Raise ForbiddenAddress if connecting to `address` breaks the policy (or `deny` asks for it).
+
+    `dns_port`: this is a DNS query to that port, which may go to a configured resolver."""
     allowed = _POLICY.get()
     if allowed is None and not deny:
         return
-    if is_private(address) and _normal(address) not in (allowed or frozenset()):
-        raise ForbiddenAddress(address)
+    if not is_private(address):
+        return
+    if dns_port is not None and (_normal(address), dns_port) in (allowed or frozenset()):
+        return
+    raise ForbiddenAddress(address)
 
 
 def _normal(address: str) -> str:

@@ -189,7 +189,7 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
                 found["dh_bits"], found["group"] = _key_exchange(body, kx)
             elif kind == 13:
                 found["cert_requested"] = True
-            elif kind == 14:
+            elif kind == 14 and suite is not None:  # ServerHelloDone after a ServerHello: a whole flight
                 return Flight("accepted", VERSIONS.get(version or 0), suite, complete=True, **found)  # type: ignore[arg-type]  # **found holds the optional fields, typed loosely
     except (struct.error, IndexError) as exc:
         raise ValueError(f"malformed server flight: {exc}") from None

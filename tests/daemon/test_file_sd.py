@@ -76,6 +76,10 @@ def test_unknown_setting_label_names_file_line_and_entry(tmp_path: Path) -> None
     ("- targets: ['bad host']\n", "target 'bad host': host: expected a DNS name or IP address"),
     ("- targets: [a.example.com]\n  labels: {checks: 'dns,nope'}\n", "checks: unknown check(s) ['nope']"),
     ("- targets: [a.example.com]\n  labels: {interval: soon}\n", "interval: expected a duration"),
+    # No flooding from an inventory: a schedule tighter than a second is refused.
+    ("- targets: [a.example.com]\n  labels: {interval: 1ms}\n", "interval must be at least 1s"),
+    # Paths on this machine are config-only: an inventory cannot make the exporter present a client key.
+    ("- targets: [a.example.com]\n  labels: {__param_client_key: /etc/ssl/private/k.pem}\n", "unknown setting"),
     ("- targets: [a.example.com]\n  labels: {dns_validation: '{oops'}\n", "label dns_validation: expected a JSON object"),
     ("- targets: [a.example.com]\n  labels: {port: '1', __param_port: '2'}\n", "conflicts with another label"),
     ("- targets: a.example.com\n", "targets: expected a list of host[:port] strings"),

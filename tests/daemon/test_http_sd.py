@@ -180,3 +180,11 @@ def test_bad_urls_are_config_errors() -> None:
                          ("https://user:pw@x.example.com/t", "credentials in the URL are not supported")):
         with pytest.raises(Exception, match=message):
             parse_config(f"discovery:\n  http_sd:\n    - url: '{url}'\n")
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "::ffff:10.0.0.1", "127.0.0.1"])
+def test_http_sd_private_forms_follow_the_fetch_guard(address: str) -> None:
+    """NAT64 and 6to4 forms of the metadata address are private too (ip.is_global said otherwise)."""
+    from exporter.discovery.http_sd import is_public
+
+    assert not is_public(address)

@@ -99,7 +99,7 @@ def test_a_config_that_fails_while_applying_changes_nothing(lab: Lab, tmp_path: 
 
     async def go() -> tuple[bool, list[str], Daemon, object]:
         daemon = Daemon(load_config(path), str(path))
-        daemon.scheduler.apply(daemon.config)
+        await daemon.fleet.start(daemon.config)
         before = daemon.scheduler.resources
         path.write_text(yaml.safe_dump(dict(data, targets=data["targets"][:1], resolver={"timeout": "1s"})))
 
@@ -115,6 +115,8 @@ def test_a_config_that_fails_while_applying_changes_nothing(lab: Lab, tmp_path: 
     assert not ok and "cannot apply the configuration: FileNotFoundError" in errors[0]
     assert daemon.store.reload.successful is False
     assert daemon.scheduler.resources is before and len(daemon.store.states()) == 2
+    # Discovery did not take the refused config either (a later discovery change would have applied it).
+    assert daemon.fleet.config is daemon.config and len(daemon.config.targets) == 2
 
 
 def test_a_reload_lets_runs_in_flight_finish_with_their_session(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from exporter.config import Config
 from exporter.engine.context import Resources
 from exporter.engine.runner import run_target
 from exporter.net.dns import make_resolver
+from exporter.net import guard
 from exporter.net.guard import (
     ForbiddenAddress,
     check_destination,
@@ -72,7 +73,13 @@ def test_ip_literal_urls_are_never_connected_to() -> None:
     assert all("private" in e for e in errors[:3]), errors
 
 
-def test_every_redirect_hop_is_checked() -> None:
+def _public_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let 127.0.0.1 stand for a public host the probe was allowed to reach (tests have no public host)."""
+    real = guard.is_private
+    monkeypatch.setattr(guard, "is_private", lambda address: address != "127.0.0.1" and real(address))
+
+
+def test_every_redirect_hop_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     """A first hop that is allowed redirects to a literal private address: the second hop is refused."""
     with CountingListener("127.0.70.67") as inner:
         location = f"{inner.url}/metadata"
@@ -82,12 +89,12 @@ def test_every_redirect_hop_is_checked() -> None:
             async def go() -> None:
                 session = make_session(make_resolver([("127.0.0.1", 9)], 1.0))
                 try:
-                    # 127.0.0.1 stands for an allowed public host here.
-                    with deny_private(allowed=["127.0.0.1"]), pytest.raises(Exception, match="private"):
+                    with deny_private(), pytest.raises(Exception, match="private"):
                         await fetch(session, f"{outer.url}/", timeout=2, max_bytes=1024, allow_redirects=True)
                 finally:
                     await session.close()
 
+            _public_loopback(monkeypatch)
             run_async(go())
             assert outer.peers == ["127.0.0.1"]
         assert inner.peers == []
@@ -137,7 +144,8 @@ def _tls_listener(pki: LabPKI, names: list[str], ocsp: str, crl: str, tmp: Path)
     return listener, listener.getsockname()[1], stop
 
 
-def test_a_hostile_certificate_cannot_steer_an_on_demand_probe_inside(tmp_path: Path) -> None:
+def test_a_hostile_certificate_cannot_steer_an_on_demand_probe_inside(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """AIA, OCSP and CRL URLs with private IP literals: the checks run, nothing private is fetched."""
     with CountingListener("127.0.70.69") as v4, CountingListener("::1") as v6:
         pki = LabPKI(f"{v6.url}/ca")
@@ -154,7 +162,8 @@ def test_a_hostile_certificate_cannot_steer_an_on_demand_probe_inside(tmp_path: 
             resources = Resources(config, deny_private_fetches=True)
             try:
                 # The target itself (127.0.0.1) stands for a public host the probe was allowed to reach.
-                with deny_private(allowed=["127.0.0.1"]):
+                _public_loopback(monkeypatch)
+                with deny_private():
                     return dict(await run_target(config.resolved_targets()[0], resources))
             finally:
                 await resources.close()
@@ -168,3 +177,23 @@ def test_a_hostile_certificate_cannot_steer_an_on_demand_probe_inside(tmp_path: 
     assert results["reachability"].status.value == "ok"
     assert {r.status.value for r in results.values()} <= {"ok", "error"}
 
+
+
+def test_a_resolver_is_reachable_for_dns_only() -> None:
+    """The configured resolvers are exempt for DNS queries to their port, never for other connections: a
+    certificate URL naming the resolver's host (often the docker bridge or the node) reaches nothing."""
+    with CountingListener("127.0.70.70") as web:
+        async def go() -> None:
+            session = make_session(make_resolver([("127.0.70.70", 53)], 1.0))
+            try:
+                with deny_private(allowed_dns=[("127.0.70.70", 53)]):
+                    guard.check_destination("127.0.70.70", dns_port=53)  # the resolver itself: allowed
+                    with pytest.raises(ForbiddenAddress):
+                        guard.check_destination("127.0.70.70", dns_port=5353)  # another port: refused
+                    with pytest.raises(Exception, match="private"):
+                        await fetch(session, f"{web.url}/admin", timeout=2, max_bytes=1024)
+            finally:
+                await session.close()
+
+        run_async(go())
+        assert web.peers == []
