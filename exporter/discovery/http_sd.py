@@ -23,9 +23,9 @@ import aiohttp
 import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from exporter.net.guard import is_private
 from exporter.config import HttpSdConfig, TargetConfig
 from exporter.discovery.groups import DiscoveryError, parse_groups
+from exporter.net.guard import is_private
 from exporter.net.http import USER_AGENT, read_capped
 
 

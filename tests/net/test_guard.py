@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from exporter.config import Config
 from exporter.engine.context import Resources
 from exporter.engine.runner import run_target
-from exporter.net.dns import make_resolver
 from exporter.net import guard
+from exporter.net.dns import make_resolver
 from exporter.net.guard import (
     ForbiddenAddress,
     check_destination,
