@@ -55,8 +55,8 @@ def fault_rows(settings: Settings, catalog: Mapping[str, str]) -> list[str]:
         if p.unreadable_after:
             who += f"; {WHO['page']} ({settings.notify.page}) when the file's certificate cannot be parsed for {p.unreadable_after}"
         if p.escalates:
-            why += (" Pages once the certificate it would block is due for renewal; a target without a "
-                    "certificate yet stays a warning.")
+            why += " Pages once the certificate it would block is due for renewal" + (
+                "." if p.unreadable_after else "; a target without a certificate yet stays a warning.")
         if p.unreadable_after:
             why += (" A file whose certificate cannot be parsed has no notAfter to wait for, and the server fails "
                     f"when it next loads it (a reload, a restart, a renewal's deploy hook): it pages once it has been "
@@ -73,7 +73,7 @@ def unreadable_note(s: Settings) -> list[str]:
     ids = ", ".join(f"`{f}`" for f in files.faults)
     return [(f"- **A certificate file that cannot be parsed pages after {files.page_after}.** The renewal-window "
              f"escalation joins a fault with its certificate's notAfter, which a file whose certificate cannot be "
-             f"parsed does not have. So {ids} on such a file warn at once and page once the file has been "
+             f"parsed does not have. So {ids} on such a file warn, then page once the file has been "
              f"unparseable for {files.page_after} (on the replica that reports it): the running server keeps what "
              "it loaded, but fails when it next loads the file. A file that parses escalates like the issuance "
              "faults, when its certificate is due for renewal.")]
@@ -138,7 +138,7 @@ def build(settings: Settings | None = None, catalog: Mapping[str, str] | None = 
     ]
     conditions = {
         ("SSLFaultExporterDown", "page"): (f"`up == 0` and no replica of the job and {shards} is up: nothing "
-                                           "watches the certificates (of that shard)"),
+                                           "watches the certificates of that shard (unsharded, the label is empty and the job decides)"),
         ("SSLFaultExporterDown", "warn"): f"`up == 0` on one replica while another of the same job and {shards} is up",
         ("SSLFaultExporterAbsent", "page"): "no `up` series for the job at all (scrape config, Service or "
                                             "ServiceMonitor gone)",

@@ -118,6 +118,8 @@ def test_scrape_config_labels_shard_and_instance_from_the_pods() -> None:
     # Replicas differ only in labels the alerts and dashboards aggregate away.
     alerting = yaml.safe_load((ROOT / "deploy/alerting.yaml").read_text(encoding="utf-8"))
     assert "instance" in alerting["replica_labels"] and "shard" not in alerting["replica_labels"]
+    # ... and `shard` tells the shards apart: SSLFaultExporterDown pages when no replica of a shard is up.
+    assert alerting["shard_labels"] == ["shard"]
     # A Prometheus HA pair: the one external label that differs is dropped from alerts.
     assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
     assert list(config["global"]["external_labels"]) == ["replica"]
