@@ -171,7 +171,7 @@ http {{
         base = self.workdir / "knot"
         for sub in ("zones", "run", "db"):
             (base / sub).mkdir(parents=True)
-        lines = ["$TTL 300", f"test. 300 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300",
+        lines = ["$TTL 300", "test. 300 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300",
                  "test. 300 IN NS ns.test.", f"ns.test. 300 IN A {self.nameserver}"]
         lines += [f"{host_name(i)}. 300 IN A {self.address(i % WEB_ADDRESSES + 1)}" for i in range(self.names)]
         (base / "zones" / "test.zone").write_text("\n".join(lines) + "\n")

@@ -16,7 +16,6 @@ from typing import Any
 
 import aiohttp
 import yaml
-
 from fleet import Fleet, host_name
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -23,10 +23,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path[1:1] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "lab")]
 
-from fleet import fleet, missing_tools  # noqa: E402
-from goals import goal_rows  # noqa: E402
-from measure import Round, blackbox_run, exporter_round  # noqa: E402
-from spy import Recorder, summarize  # noqa: E402
+from fleet import fleet, missing_tools
+from goals import goal_rows
+from measure import blackbox_run, exporter_round
+from spy import Recorder, summarize
 
 THROUGHPUT_CHECKS = ["dns", "reachability", "tls", "chain"]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     names = max([*sizes, args.throughput_targets, args.profile])
     started = time.time()
-    out: dict[str, Any] = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    out: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                        "loadavg_start": os.getloadavg()},
                            "args": {k: str(v) for k, v in vars(args).items()},

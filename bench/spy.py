@@ -19,11 +19,11 @@ BUCKETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("chain verification", re.compile(r"checks/chain\.py|pki/paths\.py|verify|x509")),
     ("page parsing (html/css)", re.compile(r"_html|_css|lexbor|selectolax|bounded_html")),
     ("exposition render (/metrics)", re.compile(r"http/exposition\.py|http/collector\.py|prometheus_client")),
-    ("DNS (dnspython)", re.compile(r"/dns/|net/dns\.py")),
-    ("HTTP client (aiohttp)", re.compile(r"/aiohttp/")),
-    ("scheduler (apscheduler)", re.compile(r"/apscheduler/")),
-    ("asyncio machinery", re.compile(r"/asyncio/")),
-    ("exporter's own code (other)", re.compile(r"/exporter/")),
+    ("DNS (dnspython)", re.compile(r"\bdns/|net/dns\.py")),
+    ("HTTP client (aiohttp)", re.compile(r"\baiohttp/")),
+    ("scheduler (apscheduler)", re.compile(r"\bapscheduler/")),
+    ("asyncio machinery", re.compile(r"\basyncio/")),
+    ("exporter's own code (other)", re.compile(r"\bexporter/")),
 )
 
 
