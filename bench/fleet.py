@@ -101,6 +101,12 @@ class Fleet:
     def pid(self, name: str) -> int:
         return self.procs[name].pid
 
+    def server_pids(self) -> list[int]:
+        """nginx's worker(s) and knotd: the targets' side of every probe."""
+        master = self.pid("nginx")
+        workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        return [*map(int, workers), self.pid("knot")]
+
     # -- start ---------------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -74,6 +74,7 @@ class Round:
     startup_seconds: float = 0.0  # spawn to the first /-/healthy answer (config load, imports)
     cut: bool = False
     cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0  # nginx worker + knotd, for the same span
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
     peak_rss_mb: float = 0.0
@@ -97,6 +98,7 @@ class Round:
         out = asdict(self)
         del out["scrape_ms"], out["scrape_bytes"]
         out.update(throughput=self.throughput, cpu_ms_per_target=self.cpu_ms_per_target,
+                   server_cpu_ms_per_target=1000 * self.server_cpu_seconds / self.done if self.done else float("nan"),
                    scrapes=len(self.scrape_ms), scrape_p50_ms=percentile(self.scrape_ms, 0.5),
                    scrape_p99_ms=percentile(self.scrape_ms, 0.99),
                    scrape_max_mb=max(self.scrape_bytes, default=0) / 1e6,
@@ -146,6 +148,7 @@ async def _watch_round(world: Fleet, proc: subprocess.Popen[bytes], round_: Roun
         t0 = time.monotonic()
         round_.startup_seconds = t0 - started
         cpu0 = cpu_seconds(proc.pid)
+        servers0 = sum(cpu_seconds(pid) for pid in world.server_pids())
         round_.rss_start_mb = memory_mb(proc.pid)[0]
         if on_running:
             on_running(proc.pid)
@@ -175,6 +178,7 @@ async def _watch_round(world: Fleet, proc: subprocess.Popen[bytes], round_: Roun
             await asyncio.sleep(0.25)
         round_.seconds = time.monotonic() - t0
         round_.cpu_seconds = cpu_seconds(proc.pid) - cpu0
+        round_.server_cpu_seconds = sum(cpu_seconds(pid) for pid in world.server_pids()) - servers0
         round_.done = round_.targets - waiting
         round_.cut = waiting > 0
         round_.rss_end_mb, round_.peak_rss_mb = memory_mb(proc.pid)
@@ -223,6 +227,7 @@ class BlackboxRun:
     concurrency: int
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0  # nginx worker + knotd
     failed: int = 0
 
     @property
@@ -234,7 +239,8 @@ class BlackboxRun:
         return 1000 * self.cpu_seconds / self.targets
 
     def summary(self) -> dict[str, Any]:
-        return {**asdict(self), "throughput": self.throughput, "cpu_ms_per_target": self.cpu_ms_per_target}
+        return {**asdict(self), "throughput": self.throughput, "cpu_ms_per_target": self.cpu_ms_per_target,
+                "server_cpu_ms_per_target": 1000 * self.server_cpu_seconds / self.targets}
 
 
 async def _drive_blackbox(world: Fleet, run: BlackboxRun) -> None:
@@ -246,11 +252,12 @@ async def _drive_blackbox(world: Fleet, run: BlackboxRun) -> None:
                 status, body = await _get(session, f"{world.blackbox_url}/probe?module=tls&target={host_name(i)}:443")
                 return status == 200 and b"\nprobe_success 1" in body
 
-        pid = world.pid("blackbox")
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        pid, servers = world.pid("blackbox"), world.server_pids()
+        cpu0, servers0, t0 = cpu_seconds(pid), sum(map(cpu_seconds, servers)), time.monotonic()
         results = await asyncio.gather(*(probe(i) for i in range(run.targets)))
         run.seconds = time.monotonic() - t0
         run.cpu_seconds = cpu_seconds(pid) - cpu0
+        run.server_cpu_seconds = sum(map(cpu_seconds, servers)) - servers0
         run.failed = results.count(False)
 
 

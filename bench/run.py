@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="py-spy the exporter during a full round of N targets (default checks, scraped)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (default bench/results/)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                        help="measure nothing: print the tables and goals of earlier results, merged")
     return parser.parse_args(argv)
 
 
@@ -61,12 +63,14 @@ def print_throughput(pairs: list[dict[str, Any]]) -> None:
     n, c = ex[0]["targets"], bb[0]["concurrency"]
     print(f"\nTLS probe throughput: {n} targets, concurrency {c} (exporter: {', '.join(THROUGHPUT_CHECKS)}; "
           f"blackbox: tcp+tls module), {len(pairs)} run(s)")
-    print(f"  {'':22}{'targets/s':>14}{'CPU ms/target':>16}{'failed':>8}")
+    print(f"  {'':22}{'targets/s':>14}{'CPU ms/target':>16}{'failed':>8}{'nginx+knot CPU ms/target':>26}")
     print(f"  {'ssl-fault-exporter':22}{_range([e['throughput'] for e in ex]):>14}"
           f"{_range([e['cpu_ms_per_target'] for e in ex], '{:.2f}'):>16}"
-          f"{max(sum(e['check_errors'].values()) for e in ex):>8}")
+          f"{max(sum(e['check_errors'].values()) for e in ex):>8}"
+          f"{_range([e.get('server_cpu_ms_per_target', 0) for e in ex], '{:.2f}'):>26}")
     print(f"  {'blackbox_exporter':22}{_range([b['throughput'] for b in bb]):>14}"
-          f"{_range([b['cpu_ms_per_target'] for b in bb], '{:.2f}'):>16}{max(b['failed'] for b in bb):>8}")
+          f"{_range([b['cpu_ms_per_target'] for b in bb], '{:.2f}'):>16}{max(b['failed'] for b in bb):>8}"
+          f"{_range([b.get('server_cpu_ms_per_target', 0) for b in bb], '{:.2f}'):>26}")
     ratios = [e["throughput"] / b["throughput"] for e, b in zip(ex, bb, strict=True)]
     print(f"  exporter/blackbox throughput: {_range(ratios, '{:.2f}')}x")
 
@@ -76,7 +80,7 @@ def print_rounds(rounds: list[dict[str, Any]]) -> None:
         return
     print("\nFull round, default checks (time from the first /-/healthy to /-/ready; scraped = GET /metrics every 1 s)")
     head = (f"  {'targets':>8} {'scraped':>7} {'runs':>4} {'round s':>11} {'done':>11} {'peak RSS MB':>12} "
-            f"{'CPU ms/tgt':>11} {'RSS KB/tgt':>11} {'expo B/tgt':>11} {'series/tgt':>10} "
+            f"{'CPU ms/tgt':>11} {'nginx+knot':>10} {'RSS KB/tgt':>11} {'expo B/tgt':>11} {'series/tgt':>10} "
             f"{'scrape p50 ms':>13} {'p99 ms':>11} {'MB/scrape':>10} {'faults':>7} {'errors':>7}")
     print(head)
     groups: dict[tuple[int, bool], list[dict[str, Any]]] = {}
@@ -87,6 +91,7 @@ def print_rounds(rounds: list[dict[str, Any]]) -> None:
         print(f"  {n:>8} {'yes' if scraped else 'no':>7} {len(rs):>4} {_range([r['seconds'] for r in rs]) + cut:>11} "
               f"{_range([r['done'] for r in rs]):>11} {_range([r['peak_rss_mb'] for r in rs]):>12} "
               f"{_range([r['cpu_ms_per_target'] for r in rs], '{:.1f}'):>11} "
+              f"{_range([r.get('server_cpu_ms_per_target', 0) for r in rs], '{:.1f}'):>10} "
               f"{_range([r['rss_growth_kb_per_target'] for r in rs], '{:.1f}'):>11} "
               f"{_range([r['exposition_bytes_per_target'] for r in rs]):>11} "
               f"{_range([r['series_per_target'] for r in rs]):>10} "
@@ -112,8 +117,35 @@ def print_profile(profile: dict[str, Any]) -> None:
         print(f"  {share:5.1f}%  {name}")
 
 
+def report(out: dict[str, Any]) -> None:
+    print_throughput(out["throughput"])
+    print_rounds(out["rounds"])
+    if out["profile"]:
+        print_profile(out["profile"])
+    out["goals"] = goal_rows(out)
+    print("\nGoals (issue 14)")
+    for row in out["goals"]:
+        print(f"  {row['verdict']:>8}  {row['measure']}: {row['measured']} (goal {row['goal']})")
+
+
+def merged(paths: list[Path]) -> dict[str, Any]:
+    out: dict[str, Any] = {"throughput": [], "rounds": [], "profile": None}
+    for path in paths:
+        data = json.loads(path.read_text())
+        out["throughput"] += data["throughput"]
+        out["rounds"] += data["rounds"]
+        out["profile"] = data["profile"] or out["profile"]
+    raw = RESULTS / f"profile-{out['profile']['targets']}.raw.txt" if out["profile"] else None
+    if raw is not None and raw.exists():  # summarised again: the summary may have learnt new areas since
+        out["profile"]["summary"] = summarize(raw)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        report(merged(args.report))
+        return 0
     missing = missing_tools()
     if missing:
         print(f"bench: missing {', '.join(missing)}: run scripts/install-system-deps.sh as root", file=sys.stderr)
@@ -165,14 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             (RESULTS / f"profile-{args.profile}.raw.txt").write_text(raw.read_text())
     out["seconds"] = round(time.time() - started, 1)
     out["machine"]["loadavg_end"] = os.getloadavg()
-    print_throughput(out["throughput"])
-    print_rounds(out["rounds"])
-    if out["profile"]:
-        print_profile(out["profile"])
-    out["goals"] = goal_rows(out)
-    print("\nGoals (issue 14)")
-    for row in out["goals"]:
-        print(f"  {row['verdict']:>8}  {row['measure']}: {row['measured']} (goal {row['goal']})")
+    report(out)
     path = args.json or RESULTS / f"bench-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str) + "\n")
