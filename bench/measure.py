@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import statistics
@@ -77,7 +78,8 @@ class Round:
     server_cpu_seconds: float = 0.0  # nginx worker + knotd, for the same span
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # VmHWM at the end of the round, before the final scrape
+    peak_after_scrape_mb: float = 0.0  # VmHWM after one more full scrape
     scrape_ms: list[float] = field(default_factory=list)
     scrape_bytes: list[int] = field(default_factory=list)
     final_bytes: int = 0
@@ -85,6 +87,8 @@ class Round:
     series_per_target: float = 0.0
     faults: dict[str, int] = field(default_factory=dict)
     check_errors: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (target, check), the first few
+    error_samples: list[str] = field(default_factory=list)  # why, from /api/targets/NAME
 
     @property
     def throughput(self) -> float:
@@ -122,8 +126,11 @@ def read_exposition(text: bytes, round_: Round) -> None:
                 round_.faults[fault.group(1)] = round_.faults.get(fault.group(1), 0) + 1
         elif line.startswith("sslfault_check_success{") and line.endswith(" 0.0"):
             check = re.search(r'\bcheck="([^"]+)"', line)
-            if check:
+            target = re.search(r'\btarget="([^"]+)"', line)
+            if check and target:
                 round_.check_errors[check.group(1)] = round_.check_errors.get(check.group(1), 0) + 1
+                if len(round_.failed) < 5:
+                    round_.failed.append((target.group(1), check.group(1)))
 
 
 async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
@@ -188,8 +195,13 @@ async def _watch_round(world: Fleet, proc: subprocess.Popen[bytes], round_: Roun
         _, body = await _get(session, f"{base}/metrics")
         (world.workdir / f"metrics-{round_.targets}.txt").write_bytes(body)
         read_exposition(body, round_)
-        # The final scrape may have raised the peak (a render of the whole fleet).
-        round_.peak_rss_mb = max(round_.peak_rss_mb, memory_mb(proc.pid)[1])
+        for target, check in round_.failed:
+            _, detail = await _get(session, f"{base}/api/targets/{target}")
+            result = json.loads(detail)["results"][check]
+            round_.error_samples.append(f"{target} {check}: {result['error_kind']}: {result['error']} "
+                                        f"(after {result['duration_seconds']:.2f} s)")
+        # Kept apart from the round's peak: in an unscraped round this one render is the only scrape.
+        round_.peak_after_scrape_mb = memory_mb(proc.pid)[1]
 
 
 def exporter_round(world: Fleet, targets: int, *, scraped: bool, checks: list[str] | None = None,

@@ -103,6 +103,8 @@ def print_rounds(rounds: list[dict[str, Any]]) -> None:
         if r["faults"] or r["check_errors"]:
             print(f"  {r['targets']} targets{' scraped' if r['scraped'] else ''}: faults {r['faults'] or '-'}, "
                   f"failed checks {r['check_errors'] or '-'}")
+            for sample in r.get("error_samples", []):
+                print(f"    e.g. {sample}")
 
 
 def print_profile(profile: dict[str, Any]) -> None:
