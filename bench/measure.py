@@ -118,7 +118,10 @@ def read_exposition(text: bytes, round_: Round) -> None:
         per_target[match.group(1)] = per_target.get(match.group(1), 0) + 1
     round_.final_bytes = len(text)
     round_.final_series = sum(per_target.values())
-    round_.series_per_target = statistics.median(per_target.values()) if per_target else 0.0
+    # Targets not probed yet (a cut round) have only their zeroed fault counts: not a healthy target's series.
+    probed = set(re.findall(rb'^sslfault_check_success\{[^}\n]*?\btarget="([^"]*)"', text, re.M))
+    counts = [n for name, n in per_target.items() if name in probed]
+    round_.series_per_target = statistics.median(counts) if counts else 0.0
     for line in text.decode().splitlines():
         if line.startswith("sslfault_fault{"):
             fault = re.search(r'\bfault="([^"]+)"', line)
