@@ -134,9 +134,10 @@ def report(out: dict[str, Any]) -> None:
 
 
 def merged(paths: list[Path]) -> dict[str, Any]:
-    out: dict[str, Any] = {"throughput": [], "rounds": [], "profile": None}
+    out: dict[str, Any] = {"throughput": [], "rounds": [], "profile": None, "merged_from": []}
     for path in paths:
         data = json.loads(path.read_text())
+        out["merged_from"].append({"file": path.name, "started": data.get("started"), "machine": data.get("machine")})
         out["throughput"] += data["throughput"]
         out["rounds"] += data["rounds"]
         out["profile"] = data["profile"] or out["profile"]
@@ -149,7 +150,10 @@ def merged(paths: list[Path]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        report(merged(args.report))
+        out = merged(args.report)
+        report(out)
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=1, default=str) + "\n")
         return 0
     missing = missing_tools()
     if missing:
