@@ -53,27 +53,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _range(values: list[float], fmt: str = "{:.0f}") -> str:
+    values = [v for v in values if v == v]  # NaN: not measured by that (older) run
+    if not values:
+        return "-"
     lo, hi = min(values), max(values)
     return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}-{fmt.format(hi)}"
 
 
 def print_throughput(pairs: list[dict[str, Any]]) -> None:
-    if not pairs:
-        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for pair in pairs:
+        groups.setdefault(tuple(pair["exporter"].get("checks") or THROUGHPUT_CHECKS), []).append(pair)
+    for checks, group in groups.items():
+        _print_throughput(list(checks), group)
+
+
+def _print_throughput(checks: list[str], pairs: list[dict[str, Any]]) -> None:
     ex = [p["exporter"] for p in pairs]
     bb = [p["blackbox"] for p in pairs]
     n, c = ex[0]["targets"], bb[0]["concurrency"]
-    checks = ", ".join(ex[0].get("checks") or THROUGHPUT_CHECKS)
-    print(f"\nTLS probe throughput: {n} targets, concurrency {c} (exporter: {checks}; "
+    print(f"\nTLS probe throughput: {n} targets, concurrency {c} (exporter: {', '.join(checks)}; "
           f"blackbox: tcp+tls module), {len(pairs)} run(s)")
     print(f"  {'':22}{'targets/s':>14}{'CPU ms/target':>16}{'failed':>8}{'nginx+knot CPU ms/target':>26}")
     print(f"  {'ssl-fault-exporter':22}{_range([e['throughput'] for e in ex]):>14}"
           f"{_range([e['cpu_ms_per_target'] for e in ex], '{:.2f}'):>16}"
           f"{max(sum(e['check_errors'].values()) for e in ex):>8}"
-          f"{_range([e.get('server_cpu_ms_per_target', 0) for e in ex], '{:.2f}'):>26}")
+          f"{_range([e.get('server_cpu_ms_per_target', float('nan')) for e in ex], '{:.2f}'):>26}")
     print(f"  {'blackbox_exporter':22}{_range([b['throughput'] for b in bb]):>14}"
           f"{_range([b['cpu_ms_per_target'] for b in bb], '{:.2f}'):>16}{max(b['failed'] for b in bb):>8}"
-          f"{_range([b.get('server_cpu_ms_per_target', 0) for b in bb], '{:.2f}'):>26}")
+          f"{_range([b.get('server_cpu_ms_per_target', float('nan')) for b in bb], '{:.2f}'):>26}")
     ratios = [e["throughput"] / b["throughput"] for e, b in zip(ex, bb, strict=True)]
     print(f"  exporter/blackbox throughput: {_range(ratios, '{:.2f}')}x")
 
@@ -94,7 +102,7 @@ def print_rounds(rounds: list[dict[str, Any]]) -> None:
         print(f"  {n:>8} {'yes' if scraped else 'no':>7} {len(rs):>4} {_range([r['seconds'] for r in rs]) + cut:>11} "
               f"{_range([r['done'] for r in rs]):>11} {_range([r['peak_rss_mb'] for r in rs]):>12} "
               f"{_range([r['cpu_ms_per_target'] for r in rs], '{:.1f}'):>11} "
-              f"{_range([r.get('server_cpu_ms_per_target', 0) for r in rs], '{:.1f}'):>10} "
+              f"{_range([r.get('server_cpu_ms_per_target', float('nan')) for r in rs], '{:.1f}'):>10} "
               f"{_range([r['rss_growth_kb_per_target'] for r in rs], '{:.1f}'):>11} "
               f"{_range([r['exposition_bytes_per_target'] for r in rs]):>11} "
               f"{_range([r['series_per_target'] for r in rs]):>10} "
