@@ -61,6 +61,11 @@ def _free_network() -> str:
     raise RuntimeError("no free 127.X.Y.0/24 for the benchmark")
 
 
+def _accepts(address: str, port: int) -> bool:
+    with socket.create_connection((address, port), timeout=0.2):
+        return True
+
+
 def _wait(check: object, what: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -170,8 +175,7 @@ http {{
             self.procs["nginx"] = subprocess.Popen([NGINX, "-c", str(conf), "-e", str(log)],
                                                    stdout=out, stderr=subprocess.STDOUT)
         address = self.address(WEB_ADDRESSES)
-        _wait(lambda: socket.create_connection((address, 443), timeout=0.2).close() is None,
-              "nginx", self.procs["nginx"], log)
+        _wait(lambda: _accepts(address, 443), "nginx", self.procs["nginx"], log)
 
     def _knot(self) -> None:
         base = self.workdir / "knot"

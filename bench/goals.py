@@ -24,7 +24,7 @@ def _rounds(results: dict[str, Any], size: int, scraped: bool = True) -> list[di
 
 def _projected(r: dict[str, Any]) -> float:
     """A cut round's time projected from its pace so far."""
-    return r["seconds"] * r["targets"] / r["done"] if r["cut"] and r["done"] else r["seconds"]
+    return float(r["seconds"] * r["targets"] / r["done"] if r["cut"] and r["done"] else r["seconds"])
 
 
 def goal_rows(results: dict[str, Any]) -> list[Row]:

@@ -158,10 +158,10 @@ def merged(paths: list[Path]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        out = merged(args.report)
-        report(out)
+        earlier = merged(args.report)
+        report(earlier)
         if args.json:
-            args.json.write_text(json.dumps(out, indent=1, default=str) + "\n")
+            args.json.write_text(json.dumps(earlier, indent=1, default=str) + "\n")
         return 0
     missing = missing_tools()
     if missing:
@@ -208,10 +208,11 @@ def main(argv: list[str] | None = None) -> int:
             raw = world.workdir / "profile.txt"
             recorder = Recorder(raw)
             try:
-                r = exporter_round(world, args.profile, scraped=True, cut_seconds=args.cut, on_running=recorder.attach)
+                profiled = exporter_round(world, args.profile, scraped=True, cut_seconds=args.cut,
+                                          on_running=recorder.attach)
             finally:
                 recorder.stop()
-            out["profile"] = {"targets": args.profile, "round": r.summary(), "summary": summarize(raw)}
+            out["profile"] = {"targets": args.profile, "round": profiled.summary(), "summary": summarize(raw)}
             RESULTS.mkdir(exist_ok=True)
             (RESULTS / f"profile-{args.profile}.raw.txt").write_text(raw.read_text())
     out["seconds"] = round(time.time() - started, 1)
