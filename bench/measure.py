@@ -119,7 +119,7 @@ def read_exposition(text: bytes, round_: Round) -> None:
     round_.final_bytes = len(text)
     round_.final_series = sum(per_target.values())
     # Targets not probed yet (a cut round) have only their zeroed fault counts: not a healthy target's series.
-    probed = set(re.findall(rb'^sslfault_check_success\{[^}\n]*?\btarget="([^"]*)"', text, re.M))
+    probed = set(re.findall(rb'^sslfault_last_run_timestamp_seconds\{[^}\n]*?\btarget="([^"]*)"', text, re.M))
     counts = [n for name, n in per_target.items() if name in probed]
     round_.series_per_target = statistics.median(counts) if counts else 0.0
     for line in text.decode().splitlines():

@@ -23,11 +23,12 @@ from spy import summarize  # noqa: E402
 EXPOSITION = b"""# HELP sslfault_fault 1 for each active fault
 # TYPE sslfault_fault gauge
 sslfault_fault{address="",fault="hsts_missing",severity="warning",target="b.test"} 1.0
-# HELP sslfault_check_success 1 if the check reached a verdict
+# HELP sslfault_last_run_timestamp_seconds When the target's latest run started
+# TYPE sslfault_last_run_timestamp_seconds gauge
+sslfault_last_run_timestamp_seconds{target="a.test"} 1.7e9
+sslfault_last_run_timestamp_seconds{target="b.test"} 1.7e9
+# HELP sslfault_check_success 0 for each check that could not judge
 # TYPE sslfault_check_success gauge
-sslfault_check_success{check="dns",target="a.test"} 1.0
-sslfault_check_success{check="tls",target="a.test"} 1.0
-sslfault_check_success{check="dns",target="b.test"} 1.0
 sslfault_check_success{check="tls",target="b.test"} 0.0
 sslfault_cert_info{address="127.0.0.1",subject="CN=x",target="a.test"} 1.0
 sslfault_faults_active{severity="critical",target="not-yet.test"} 0.0
@@ -38,8 +39,8 @@ sslfault_check_runs_total{check="dns",status="ok"} 2.0
 def test_exposition_gives_series_per_target_faults_and_failed_checks() -> None:
     round_ = Round(targets=2, scraped=True)
     read_exposition(EXPOSITION, round_)
-    assert round_.final_series == 7  # the exporter's own counter has no target label
-    assert round_.series_per_target == 3  # median of a.test (3) and b.test (3); not-yet.test was not probed
+    assert round_.final_series == 6  # the exporter's own counter has no target label
+    assert round_.series_per_target == 2.5  # median of a.test (2) and b.test (3); not-yet.test was not probed
     assert round_.faults == {"hsts_missing": 1}
     assert round_.check_errors == {"tls": 1}
 
