@@ -340,10 +340,14 @@ def exporter_health() -> Dashboard:
     d = d.with_panel(stat_panel("Last successful reload", "When the configuration was last loaded.",
                                 f"sslfault_config_last_reload_success_timestamp_seconds{{{job}}} * 1000", w=6,
                                 unit="dateTimeFromNow", legend="{{instance}}", thresholds=steps((None, "blue"))))
-    d = d.with_panel(stat_panel("Oldest result",
-                                f"Age of the oldest check result: stale above {SETTINGS.exporter.stale_after}.",
-                                f"time() - min(sslfault_last_run_timestamp_seconds{{{job}}})", w=6, unit="s",
-                                thresholds=steps((None, "green"), (STALE_SECONDS, "red"))))
+    age = f"time() - sslfault_last_run_timestamp_seconds{{{job}}}"
+    x = SETTINGS.exporter
+    d = d.with_panel(stat_panel("Stale targets",
+                                f"Targets whose latest run is older than {x.stale_after} and {x.stale_intervals:g} times "
+                                "their own interval (SSLFaultExporterResultsStale): a watched file re-read hourly is "
+                                "not stale after 30 minutes.",
+                                f"count(\n  {age} > {STALE_SECONDS}\n  unless\n  {age}\n    <= {x.stale_intervals:g} * "
+                                f"sslfault_target_interval_seconds{{{job}}}\n) or vector(0)", w=6))
     d = d.with_panel(table_panel("Build", "Exporter and Python versions.", f"sslfault_build_info{{{job}}}", w=24, h=4,
                                  hide={"job": False, "instance": False}))
     d = d.with_row(Row("Checks").id(101))

@@ -7,9 +7,13 @@ Built from the same rule model as alerts.yml (tools/alerting/rules.py), never by
   severity, after `for:` and not before; they keep firing for keep_firing_for after the
   series vanish (a dead exporter) and then resolve. Faults that wait for renewal are also
   active on a second target whose certificate is due: there they page as well.
+* Unreadable certificate files (policy.unreadable_files): a file whose certificate cannot be
+  parsed warns, then pages after page_after; one that parses stays a warning.
 * Expiry: warning and critical thresholds (strict, per address, file certificates too).
-* The exporter: down alone (page), one of a pair down (warning), absent job (page), and the
-  check, staleness and reload warnings.
+* The exporter (tools/alerting/health_cases.py): down alone (page), one of a pair down
+  (warning), a whole shard down (page), one of a shard's pair down (warning), absent job
+  (page), and the check, staleness (relative to each target's interval), reload, discovery,
+  shard, state-file and watches-nothing warnings.
 
     python tools/gen_alert_tests.py          # rewrite the file
     python tools/gen_alert_tests.py --check  # exit 1 if it is out of date
@@ -17,12 +21,9 @@ Built from the same rule model as alerts.yml (tools/alerting/rules.py), never by
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -30,74 +31,23 @@ if str(ROOT) not in sys.path:
 
 from tools._generated import write_or_check  # noqa: E402 - after the sys.path line that makes the repo importable
 from tools.alerting import rules as model  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.cases import (  # noqa: E402 - after the sys.path line that makes the repo importable
+    DAY,
+    REPLICAS,
+    Case,
+    Expect,
+    minutes,
+    selector_labels,
+    series,
+    single,
+)
+from tools.alerting.health_cases import health_cases  # noqa: E402 - after the sys.path line that makes the repo importable
 from tools.alerting.render import dump  # noqa: E402 - after the sys.path line that makes the repo importable
-from tools.alerting.settings import Settings, load, policy, seconds  # noqa: E402 - after the sys.path line that makes the repo importable
+from tools.alerting.settings import Settings, load, policy  # noqa: E402 - after the sys.path line that makes the repo importable
 
+__all__ = ["OUTPUT", "Generator", "build", "main", "minutes"]
 RULES = ROOT / "deploy/prometheus/alerts.yml"
 OUTPUT = ROOT / "deploy/prometheus/alerts_test.yml"
-DAY = 86400
-REPLICAS = ("exporter-a:17753", "exporter-b:17753")
-TEMPLATE = re.compile(r"\{\{.*?\}\}")
-
-
-def minutes(duration: str) -> int:
-    value = seconds(duration)
-    if value % 60:
-        raise ValueError(f"the test generator needs whole minutes, got {duration!r}")
-    return value // 60
-
-
-def selector_labels(settings: Settings) -> dict[str, str]:
-    """The selector's equality matchers as labels: the series the tests feed the rules."""
-    pairs = re.findall(r'(\w+)(=~|!=|!~|=)"([^"]*)"', settings.selector)
-    if any(op != "=" for _, op, _ in pairs):
-        raise SystemExit("tools/gen_alert_tests.py needs a selector of equality matchers (job=\"...\")")
-    return {name: value for name, _, value in pairs}
-
-
-def render(text: str, labels: Mapping[str, str], value: float | None = None) -> str:
-    """Fill `{{ $labels.x }}` and `{{ printf "%.1f" $value }}`; anything else is an error."""
-
-    def one(match: re.Match[str]) -> str:
-        token = match[0][2:-2].strip()
-        if token.startswith("$labels."):
-            return labels[token.removeprefix("$labels.")]
-        if token == 'printf "%.1f" $value' and value is not None:
-            return f"{value:.1f}"
-        raise ValueError(f"template {match[0]!r} is not supported by the test generator")
-
-    return TEMPLATE.sub(one, text)
-
-
-def series(name: str, labels: Mapping[str, str], values: str) -> dict[str, str]:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return {"series": f"{name}{{{inner}}}", "values": values}
-
-
-@dataclass
-class Expect:
-    rule: model.Rule
-    labels: dict[str, str]  # the alert's labels without those the rule adds
-    value: float | None = None
-
-    def out(self) -> dict[str, Any]:
-        # Expected labels come from the case, not the rule body: a wrong severity in alerts.yml fails.
-        labels = {**self.labels, **self.rule.body["labels"], "severity": self.rule.severity}
-        notes = {k: render(v, self.labels, self.value) for k, v in self.rule.body["annotations"].items()}
-        return {"exp_labels": labels, "exp_annotations": notes}
-
-
-@dataclass
-class Case:
-    name: str
-    alert: str
-    inputs: list[dict[str, str]]
-    checks: list[tuple[int, str, list[Expect]]] = field(default_factory=list)  # (minute, alertname, firing)
-
-
-def single(name: str, alert: str, inputs: list[dict[str, str]], checks: list[tuple[int, list[Expect]]]) -> Case:
-    """A case about one alert name."""
-    return Case(name, alert, inputs, [(at, alert, firing) for at, firing in checks])
 
 
 class Generator:
@@ -146,9 +96,10 @@ class Generator:
                     inputs.append(series("sslfault_cert_not_after_timestamp_seconds",
                                          {**self.job, "instance": REPLICAS[0], "target": due["target"],
                                           "address": address}, f"{days * DAY}x{long}"))
-                inputs.append(series("sslfault_cert_not_after_timestamp_seconds",
-                                     {**self.job, "instance": REPLICAS[0], "target": self.target(fault_id),
-                                      "address": "192.0.2.1"}, f"{90 * DAY}x{long}"))
+                for instance in REPLICAS:  # both replicas parse it: the unreadable-file page stays quiet
+                    inputs.append(series("sslfault_cert_not_after_timestamp_seconds",
+                                         {**self.job, "instance": instance, "target": self.target(fault_id),
+                                          "address": "192.0.2.1"}, f"{90 * DAY}x{long}"))
             # The exporter never exports 0, but `== 1` must not fire on it either.
             inputs.append(series("sslfault_fault", {**self.job, "instance": REPLICAS[0], "target": "zero.example.com",
                                                     "fault": fault_id, **sev}, f"0x{active}"))
@@ -157,7 +108,7 @@ class Generator:
         gone = active + 1
         for alert, rules in families.items():
             firing = []
-            for rule in rules:
+            for rule in (r for r in rules if r.kind in ("fault", "renewal")):  # unreadable_case tests the third
                 for fault_id in rule.faults:
                     if rule.kind == "fault":
                         firing.append(Expect(rule, self.fault_labels(index[fault_id], fault_id)))
@@ -172,6 +123,32 @@ class Generator:
                 case.checks.append((gone + self.keep - 2, alert, firing))  # a dead exporter does not resolve them
             case.checks.append((gone + self.keep + 2, alert, []))
         return case
+
+    def unreadable_case(self, alert: str, rules: list[model.Rule]) -> Case:
+        """A file whose certificate cannot be parsed warns, then pages after page_after; one that parses only
+        warns; a file broken on one machine and fine on the other pages (each machine watches its own)."""
+        page = next(r for r in rules if r.kind == "unreadable")
+        after = minutes(page.wait)
+        n = after + 10
+        inputs, base, paged = [], [], []
+        for fault_id in page.faults:
+            sev = {"severity": self.catalog[fault_id]}
+            warn = next(r for r in rules if r.kind == "fault" and fault_id in r.faults)
+            stem = fault_id.replace("_", "-")
+            broken, parsed, one = ({**self.job, "target": f"{stem}-{k}.example.com", "fault": fault_id}
+                                   for k in ("unreadable", "parsed", "one-machine"))
+            for labels in (broken, parsed, one):
+                for instance in REPLICAS:
+                    inputs.append(series("sslfault_fault", {**labels, "instance": instance, **sev}, f"1x{n}"))
+            for labels, instances in ((parsed, REPLICAS), (one, REPLICAS[:1])):
+                for instance in instances:
+                    inputs.append(series("sslfault_cert_not_after_timestamp_seconds",
+                                         {**self.job, "instance": instance, "target": labels["target"]},
+                                         f"{90 * DAY}x{n}"))
+            base += [(minutes(warn.wait), Expect(warn, labels)) for labels in (broken, parsed, one)]
+            paged += [Expect(page, broken), Expect(page, one)]
+        checks = [(at, [e for w, e in base if w <= at] + (paged if at >= after else [])) for at in (after - 1, after + 1)]
+        return single(f"{alert}: unreadable certificate file", alert, inputs, checks)
 
     # -- expiry ------------------------------------------------------------------------------------
 
@@ -223,67 +200,10 @@ class Generator:
         firing = [Expect(rules[0], self.cert("early.example.com"), 5.0)]
         return single(alert, alert, inputs, [(wait - 1, []), (at, firing)])
 
-    # -- the exporter itself ---------------------------------------------------------------------
-
-    def health_cases(self, by_alert: dict[str, list[model.Rule]]) -> list[Case]:
-        a, b = ({**self.job, "instance": r} for r in REPLICAS)
-        other = {"job": "node", "instance": "node:9100"}
-        down = {r.notify: r for r in by_alert["SSLFaultExporterDown"]}
-        wait = minutes(down["page"].wait)
-        cases = [
-            single("SSLFaultExporterDown: the only replica", "SSLFaultExporterDown",
-                 [series("up", a, f"1 1 0x{wait + 5}"), series("up", other, f"0x{wait + 7}")],
-                 [(wait + 1, []), (wait + 3, [Expect(down["page"], a)])]),
-            single("SSLFaultExporterDown: one of a pair", "SSLFaultExporterDown",
-                 [series("up", a, f"1 1 0x{wait + 5}"), series("up", b, f"1x{wait + 7}")],
-                 [(wait + 1, []), (wait + 3, [Expect(down["warn"], a)])]),
-        ]
-        absent = by_alert["SSLFaultExporterAbsent"][0]
-        wait = minutes(absent.wait)
-        cases.append(single("SSLFaultExporterAbsent", absent.alert,
-                          [series("up", other, f"1x{wait + 3}"), series("up", a, f"1x{wait + 3}")],
-                          [(wait + 1, [])]))
-        cases.append(single("SSLFaultExporterAbsent: job gone", absent.alert,
-                          [series("up", other, f"1x{wait + 3}")], [(wait - 1, []), (wait + 1, [Expect(absent, self.job)])]))
-
-        def check(target: str, name: str) -> dict[str, str]:
-            return {**a, "target": target, "check": name}
-
-        def fault(target: str, fault_id: str) -> dict[str, str]:
-            return {**a, "target": target, "fault": fault_id, "severity": self.catalog.get(fault_id, "critical")}
-
-        erroring = by_alert["SSLFaultExporterCheckErroring"][0]
-        wait = minutes(erroring.wait)
-        n = wait + 10
-        cases.append(single(erroring.alert, erroring.alert, [
-            series("sslfault_check_success", check("caa-broken.example.com", "caa"), f"0x{n}"),
-            series("sslfault_check_success", check("expired.example.com", "tls"), f"0x{n}"),
-            series("sslfault_check_success", check("refused.example.com", "tls"), f"0x{n}"),
-            series("sslfault_check_success", check("nxdomain.example.com", "tls"), f"0x{n}"),
-            series("sslfault_fault", fault("expired.example.com", "cert_expired"), f"1x{n}"),  # explains nothing
-            series("sslfault_fault", fault("refused.example.com", "tcp_connect_refused"), f"1x{n}"),
-            series("sslfault_fault", fault("nxdomain.example.com", "dns_resolution_failed"), f"1x{n}"),
-        ], [(wait - 1, []), (wait + 1, [Expect(erroring, check("caa-broken.example.com", "caa")),
-                                         Expect(erroring, check("expired.example.com", "tls"))])]))
-        stale = by_alert["SSLFaultExporterResultsStale"][0]
-        after, wait = minutes(self.s.exporter.stale_after), minutes(stale.wait)
-        n = after + wait + 5
-        cases.append(single(stale.alert, stale.alert, [
-            series("sslfault_last_run_timestamp_seconds", {**a, "target": "stuck.example.com"}, f"0x{n}"),
-            series("sslfault_last_run_timestamp_seconds", {**a, "target": "fresh.example.com"}, f"0+60x{n}"),
-        ], [(after + wait - 1, []), (after + wait + 2, [Expect(stale, {**a, "target": "stuck.example.com"})])]))
-        reload = by_alert["SSLFaultExporterConfigReloadFailed"][0]
-        wait = minutes(reload.wait)
-        cases.append(single(reload.alert, reload.alert, [
-            series("sslfault_config_last_reload_successful", a, f"1 1 0x{wait + 5}"),
-            series("sslfault_config_last_reload_successful", b, f"1x{wait + 7}"),
-        ], [(wait + 1, []), (wait + 3, [Expect(reload, a)])]))
-        return cases
-
     def cases(self) -> list[Case]:
         by_alert = self.by_alert()
         out: list[Case] = []
-        families = {alert: rules for alert, rules in by_alert.items() if rules[0].kind in ("fault", "renewal")}
+        families = {alert: rules for alert, rules in by_alert.items() if rules[0].kind == "fault"}
         out.append(self.family_case(families))
         for alert, rules in by_alert.items():
             kind = rules[0].kind
@@ -291,7 +211,9 @@ class Generator:
                 out.append(self.expiry_case(alert, rules))
             elif kind == "chain":
                 out.append(self.chain_case(alert, rules))
-        out += self.health_cases(by_alert)
+        out += [self.unreadable_case(alert, rules) for alert, rules in by_alert.items()
+                if any(r.kind == "unreadable" for r in rules)]
+        out += health_cases(self.s, self.job, self.catalog, by_alert)
         missing = set(by_alert) - {alert for c in out for _, alert, _ in c.checks}
         if missing:
             raise SystemExit(f"no test case for alert(s): {', '.join(sorted(missing))}")

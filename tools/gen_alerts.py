@@ -32,6 +32,7 @@ HEADER = """\
 #     per fault for an HA pair), and keep firing for a while when the exporter vanishes;
 #   * a warning and a critical alert for the same target and fault are one message with
 #     alertmanager.yml's inhibit rule.
+# Needs Prometheus 2.42 or later (keep_firing_for); older versions refuse this file.
 # Unit tests: promtool test rules deploy/prometheus/alerts_test.yml
 """
 

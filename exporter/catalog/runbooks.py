@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from exporter.catalog.faults import FAULTS, SECTIONS, FaultId
+from exporter.catalog.health_runbooks import HEALTH
 
 __all__ = ["HEALTH", "RUNBOOKS", "Runbook", "anchors", "render_markdown"]
 
@@ -24,22 +25,6 @@ class Runbook:
     confirm: str  # shell commands; HOST, ADDRESS, PORT, DOMAIN, NS are placeholders
     look_en: str  # what in the output confirms the fault
     look_zh: str
-
-
-@dataclass(frozen=True)
-class HealthRunbook:
-    anchor: str
-    alert: str
-    title: str
-    meaning_en: str
-    meaning_zh: str
-    confirm: str
-    look_en: str
-    look_zh: str
-    fix_en: str
-    fix_zh: str
-
-
 
 
 def _s_client(options: str = "", quiet: bool = True) -> str:
@@ -370,61 +355,6 @@ RUNBOOKS: Mapping[FaultId, Runbook] = MappingProxyType({
         "返回 3xx 状态，并带有 `Location: http://...` 响应头。",
     ),
 })
-
-HEALTH: tuple[HealthRunbook, ...] = (
-    HealthRunbook(
-        "exporter-down", "SSLFaultExporterDown", "Exporter down",
-        "Prometheus cannot scrape ssl-fault-exporter: no certificate fault can alert until it is back.",
-        "Prometheus 无法抓取 ssl-fault-exporter：在它恢复之前，任何证书故障都不会告警。",
-        "curl -sS http://EXPORTER:17753/-/healthy\nsystemctl status sslfault; journalctl -u sslfault -n 50\n"
-        "kubectl -n monitoring get pods -l app.kubernetes.io/name=ssl-fault-exporter",
-        "A connection error, a stopped unit or a crash-looping pod; the log says why.",
-        "连接失败、服务已停止或 Pod 反复重启；日志会说明原因。",
-        "Start the service again and fix what its log reports (often a config error: run "
-        "`sslfault check-config FILE`). Check that Prometheus' scrape config still points at the right address.",
-        "重新启动服务，并修复日志中报告的问题（常见原因是配置错误，可运行 `sslfault check-config FILE` 检查）。"
-        "同时确认 Prometheus 的抓取配置仍指向正确的地址。",
-    ),
-    HealthRunbook(
-        "check-erroring", "SSLFaultExporterCheckErroring", "A check cannot reach a verdict",
-        "A check has errored (timeout, network, internal) for 30 minutes on a target whose name resolves and "
-        "whose port answers: its faults are unknown, not absent.",
-        "某项检查已连续 30 分钟出错（超时、网络或内部错误），而该目标的域名可以解析、端口也能连通："
-        "这意味着其故障状态未知，而不是没有故障。",
-        "sslfault diagnose HOST --json | jq '.checks'\n"
-        "# or open http://EXPORTER:17753/ and read the 'Could not judge' column",
-        "The check's status is `error` with an error kind (`timeout`, `network`, `internal`...).",
-        "该检查的状态为 `error`，并附有错误类型（`timeout`、`network`、`internal` 等）。",
-        "For timeouts raise the target's `timeout` or fix the slow dependency (name servers, AIA or OCSP "
-        "servers); for `internal` errors file a bug with the diagnose output.",
-        "如果是超时，可调大该目标的 `timeout`，或修复响应缓慢的依赖（名称服务器、AIA 或 OCSP 服务器）；"
-        "如果是 `internal` 错误，请附上 diagnose 的输出提交缺陷报告。",
-    ),
-    HealthRunbook(
-        "results-stale", "SSLFaultExporterResultsStale", "Results are stale",
-        "A check has not run for longer than `exporter.stale_after` in deploy/alerting.yaml (default 30 minutes), "
-        "so alerts about that target reflect old data.",
-        "某项检查已超过 deploy/alerting.yaml 中的 `exporter.stale_after`（默认 30 分钟）没有运行，因此该目标的告警基于过时的数据。",
-        "curl -sS http://EXPORTER:17753/metrics | grep sslfault_last_run_timestamp_seconds\n"
-        "journalctl -u sslfault -n 100",
-        "Timestamps far behind the current time; log lines about skipped runs or an overloaded scheduler.",
-        "时间戳远落后于当前时间；日志中有跳过运行或调度器过载的记录。",
-        "Restart the exporter if the scheduler is stuck; raise `limits.max_concurrent_probes` if many targets "
-        "wait for a slot; raise `exporter.stale_after` if your intervals are longer than 10 minutes.",
-        "如果调度器卡住，请重启 exporter；如果大量目标在排队等待，请调大 `limits.max_concurrent_probes`；"
-        "如果你的探测间隔超过 10 分钟，请调高 `exporter.stale_after`。",
-    ),
-    HealthRunbook(
-        "config-reload-failed", "SSLFaultExporterConfigReloadFailed", "Configuration reload failed",
-        "The last reload (SIGHUP or POST /-/reload) failed; the exporter keeps running the previous configuration.",
-        "最近一次重新加载配置（SIGHUP 或 POST /-/reload）失败；exporter 仍在使用之前的配置运行。",
-        "sslfault check-config /etc/sslfault/config.yaml\ncurl -sS -X POST http://EXPORTER:17753/-/reload",
-        "check-config lists every error with its line and key path.",
-        "check-config 会列出每个错误及其所在行和键路径。",
-        "Fix each listed error and reload again; the alert resolves on the next successful reload.",
-        "逐一修复列出的错误后再次重新加载；下一次加载成功后告警自动恢复。",
-    ),
-)
 # fmt: on
 
 if set(RUNBOOKS) != set(FaultId):

@@ -58,7 +58,7 @@ class FaultCollector(Collector):
         yield active
 
     def _checks(self, states: list[TargetState]) -> Iterator[GaugeMetricFamily]:
-        """Per target: when it last ran and how long that took. Per check only where it tells something:
+        """Per target: its interval, when it last ran and how long that took. Per check only where it tells something:
         the checks that could not judge (a healthy target costs no per-check series)."""
         run_at = GaugeMetricFamily("sslfault_last_run_timestamp_seconds",
                                    "When the target's latest run started (unix seconds).", labels=["target"])
@@ -69,7 +69,12 @@ class FaultCollector(Collector):
                                     labels=["target", "check"])
         duration = GaugeMetricFamily("sslfault_check_duration_seconds",
                                      f"How long a check that could not judge took {_LATEST}.", labels=["target", "check"])
+        # The staleness alert compares the last run with the target's own interval (a file re-read hourly, a site every 5m).
+        interval = GaugeMetricFamily("sslfault_target_interval_seconds",
+                                     "How often the target is checked (a watched file: re-read at least this often).",
+                                     labels=["target"])
         for state in states:
+            interval.add_metric([state.target.name], state.target.interval)
             if state.results:
                 started = min(r.started_at for r in state.results.values())
                 ended = max(r.started_at + r.duration_seconds for r in state.results.values())
@@ -81,6 +86,7 @@ class FaultCollector(Collector):
                     duration.add_metric([state.target.name, name], result.duration_seconds)
         yield run_at
         yield run_time
+        yield interval
         yield success
         yield duration
 

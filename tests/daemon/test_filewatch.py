@@ -57,6 +57,9 @@ def test_watched_files_follow_symlink_swaps_and_report_broken_files(lab: Lab, tm
         assert not_after == good.cert.not_valid_after_utc.timestamp()
         assert not _series(text, "sslfault_fault{", shop)
         assert f'sslfault_fault{{address="",fault="cert_file_invalid_pem",severity="critical",target="{broken}"}} 1.0' in text
+        # Each file's interval, for the staleness alert: 1h as configured, else the defaults' (5m).
+        assert f'sslfault_target_interval_seconds{{target="{shop}"}} 3600.0' in text
+        assert f'sslfault_target_interval_seconds{{target="{broken}"}} 300.0' in text
 
         # Renewal wrote only the certificate (key still the old one): caught before a reload serves it.
         _swap(live / "fullchain.pem", "../../archive/shop/fullchain2.pem")

@@ -27,6 +27,7 @@ from tools.alerting.settings import (
     load,
     parse,
     policy,
+    seconds,
     settings_fault_ids,
 )
 
@@ -49,6 +50,9 @@ UNTIL_RENEWAL = {"caa_forbids_issuer", "caa_critical_unknown_tag", "caa_lookup_f
                  "dns_validation_record_mismatch", "dns_validation_not_propagated", "file_validation_redirect",
                  "file_validation_unreachable", "file_validation_mismatch", "cert_file_key_mismatch", "cert_file_invalid_pem",
                  "dns_unexpected_address"}
+# Certificate-file faults that page once the file's certificate has been unparseable for a while:
+# no notAfter says whether it is due, and the server fails when it next loads the file.
+UNREADABLE = {"cert_file_invalid_pem", "cert_file_key_mismatch"}
 NETWORK = {"dns_resolution_failed", "dns_unexpected_address", "tcp_connect_refused", "tcp_connect_timeout",
            "tls_handshake_failed", "https_error_status", "file_validation_unreachable", "caa_lookup_failed",
            "tls_modern_protocol_unsupported"}  # a handshake verdict: one lost packet must not page
@@ -75,8 +79,9 @@ def told(fault_id: str, rules: list[model.Rule]) -> dict[str, set[str]]:
 
 
 def test_promtool_check_rules() -> None:
-    result = run(tool("promtool"), "check", "rules", str(ALERTS_FILE))
-    assert result.returncode == 0, result.stdout + result.stderr
+    """Valid, and clean of promtool's lint (two rules with one alert name and label set are a duplicate)."""
+    result = run(tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal", str(ALERTS_FILE))
+    assert result.returncode == 0 and "FAILED" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
 def test_promtool_unit_tests_prove_the_policy() -> None:
@@ -133,7 +138,8 @@ def test_pages_only_when_visitors_are_hurt_now() -> None:
         if fault_id in PAGE_NOW:
             assert kinds == {"fault": {"critical"}}, f"{fault_id} must page, and only page: {kinds}"
         elif fault_id in UNTIL_RENEWAL:
-            assert kinds == {"fault": {"warning"}, "renewal": {"critical"}}, f"{fault_id}: {kinds}"
+            unreadable = {"unreadable": {"critical"}} if fault_id in UNREADABLE else {}
+            assert kinds == {"fault": {"warning"}, "renewal": {"critical"}, **unreadable}, f"{fault_id}: {kinds}"
         elif fault_id == "cert_expiring_soon":
             assert kinds == {"expiry": {"warning", "critical"}}
         else:
@@ -147,6 +153,24 @@ def test_issuance_faults_escalate_on_the_soonest_certificate_of_the_target() -> 
         assert "and on (target)" in expr and "min by (target) (sslfault_cert_not_after_timestamp_seconds" in expr
         assert f"< time() + {s.renewal_window_days:g} * 86400" in expr
         assert rule.wait == next(r.wait for r in all_rules() if r.alert == rule.alert and r.kind == "fault")
+
+
+def test_an_unparseable_certificate_file_pages_after_a_while() -> None:
+    """The renewal join needs a notAfter, which a file whose certificate cannot be parsed does not export: those
+    faults page after page_after where the replica reporting them has no notAfter for the file."""
+    s = load()
+    assert set(s.policy.unreadable_files.faults) == UNREADABLE
+    rules = [r for r in all_rules() if r.kind == "unreadable"]
+    assert {f for r in rules for f in r.faults} == UNREADABLE
+    for rule in rules:
+        assert rule.wait == s.policy.unreadable_files.page_after and rule.severity == s.notify.page
+        assert rule.body["labels"] == {"severity": s.notify.page, "escalation": "unreadable"}
+        assert "unless on (target, instance, pod)\n  sslfault_cert_not_after_timestamp_seconds{" in rule.body["expr"]
+    text = gen_paging_doc.OUTPUT.read_text(encoding="utf-8")
+    assert f"**A certificate file that cannot be parsed pages after {s.policy.unreadable_files.page_after}.**" in text
+    for fault_id in UNREADABLE:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{fault_id}` |"))
+        assert f"when the file's certificate cannot be parsed for {s.policy.unreadable_files.page_after}" in row
 
 
 def test_one_expiry_family_with_thresholds_from_the_settings() -> None:
@@ -169,6 +193,57 @@ def test_a_dead_exporter_resolves_nothing_and_pages() -> None:
     assert absent.body["expr"] == f"absent(up{{{s.selector}}})"
 
 
+def health(alert: str) -> list[model.Rule]:
+    return [r for r in all_rules() if r.alert == alert]
+
+
+def test_a_dead_shard_pages_although_other_shards_are_up() -> None:
+    """Each shard watches its own part of the fleet: a replica only stands in for one of the same shard. Without
+    shards the label is empty, and the job decides as before."""
+    down = {r.severity: r.body["expr"] for r in health("SSLFaultExporterDown")}
+    assert down == {"critical": 'up{job="sslfault"} == 0\nunless on (job, shard)\nup{job="sslfault"} == 1',
+                    "warning": 'up{job="sslfault"} == 0\nand on (job, shard)\nup{job="sslfault"} == 1'}
+    tests = yaml.safe_load(ALERTS_TEST.read_text(encoding="utf-8"))["tests"]
+    names = {t["name"] for t in tests}
+    assert {"SSLFaultExporterDown: a whole shard", "SSLFaultExporterDown: one of a shard's pair"} <= names
+
+
+def test_every_fleet_metric_is_watched() -> None:
+    """Discovery, shards, the state file and an empty exporter each have a warning, with a runbook entry."""
+    exprs = {r.alert: r.body["expr"] for r in all_rules() if r.kind == "health"}
+    assert exprs["SSLFaultExporterDiscoveryFailing"] == 'sslfault_discovery_sources_failing{job="sslfault"} > 0'
+    assert exprs["SSLFaultExporterShardsDisagree"] == (
+        'sum by (job) (max without (instance, pod) (sslfault_shard_targets{job="sslfault"}))\n'
+        '  != max by (job) (sslfault_fleet_targets{job="sslfault"})')  # an HA pair's shard counts once
+    window = load().exporter.state_save_failing_for
+    assert exprs["SSLFaultExporterStateSaveFailing"] == (
+        f'increase(sslfault_state_file_save_failures_total{{job="sslfault"}}[{window}]) > 0')
+    assert exprs["SSLFaultExporterWatchesNothing"] == (
+        'up{job="sslfault"} == 1\nunless on (job, instance, pod)\nsslfault_faults_active{job="sslfault"}')
+    for alert in ("SSLFaultExporterDiscoveryFailing", "SSLFaultExporterShardsDisagree",
+                  "SSLFaultExporterStateSaveFailing", "SSLFaultExporterWatchesNothing"):
+        (rule,) = health(alert)
+        assert rule.severity == load().notify.warn and "keep_firing_for" not in rule.body
+        assert rule.body["annotations"]["runbook_url"].rsplit("#", 1)[1] in anchors()
+
+
+def test_staleness_is_relative_to_each_targets_interval() -> None:
+    """A watched file re-read hourly (config.example.yaml) is not stale after 30 minutes: the rule takes the larger
+    of stale_after and stale_intervals times the target's own interval."""
+    x = load().exporter
+    (rule,) = health("SSLFaultExporterResultsStale")
+    age = 'time() - sslfault_last_run_timestamp_seconds{job="sslfault"}'
+    assert rule.body["expr"] == (f"{age}\n  > {seconds(x.stale_after)}\nunless\n"
+                                 f'{age}\n  <= {x.stale_intervals:g} * sslfault_target_interval_seconds{{job="sslfault"}}')
+    # The promtool case feeds such a file: quiet at 30 minutes, stale only after 3 of its hours.
+    assert "#    interval: 1h" in (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+    tests = yaml.safe_load(ALERTS_TEST.read_text(encoding="utf-8"))["tests"]
+    (case,) = [t for t in tests if t["name"] == rule.alert]
+    assert {"series": 'sslfault_target_interval_seconds{job="sslfault",instance="exporter-a:17753",'
+                      'target="file:/etc/ssl/site.pem"}', "values": f"3600x{case['input_series'][0]['values'][2:]}"} \
+        in case["input_series"]
+
+
 def test_for_durations() -> None:
     rules = all_rules()
     for fault_id in map(str, FAULTS):
@@ -184,8 +259,9 @@ def test_selector_and_replica_labels_apply_to_every_rule() -> None:
     for rule in all_rules():
         for selector in re.findall(r"\b(?:sslfault_\w+|up)(\{[^}]*\})", rule.body["expr"]):
             assert selector.startswith("{" + s.selector), f"{rule.alert}: {selector}"
-        if rule.kind in ("fault", "renewal"):
-            assert rule.body["expr"].startswith(f"max without ({', '.join(s.replica_labels)}) (sslfault_fault{{")
+        if rule.kind in ("fault", "renewal", "unreadable"):
+            flat = re.sub(r"\(\s+", "(", rule.body["expr"])
+            assert flat.startswith(f"max without ({', '.join(s.replica_labels)}) (sslfault_fault{{"), rule.alert
 
 
 def test_annotations_and_runbook_links() -> None:
@@ -195,7 +271,8 @@ def test_annotations_and_runbook_links() -> None:
         assert {"summary", "description", "runbook_url"} <= set(notes), rule.alert
         anchor = notes["runbook_url"].removeprefix(base)
         assert notes["runbook_url"].startswith(base), rule.alert
-        assert anchor == "{{ $labels.fault }}" if rule.kind in ("fault", "renewal") else anchor in known, rule.alert
+        fault_kinds = ("fault", "renewal", "unreadable")
+        assert anchor == "{{ $labels.fault }}" if rule.kind in fault_kinds else anchor in known, rule.alert
 
 
 def test_paging_doc_lists_every_fault_and_alert() -> None:
@@ -213,6 +290,10 @@ def test_alertmanager_sends_one_message_per_fault() -> None:
     rule = next(r for r in am["inhibit_rules"] if r["source_matchers"] == [f'severity="{s.notify.page}"'])
     assert {"target", "fault"} <= set(rule["equal"])
     assert s.notify.warn in rule["target_matchers"][0]
+    # A dead shard makes the shares fall short of the fleet: its page says so, the disagreement stays quiet.
+    dead = next(r for r in am["inhibit_rules"] if r["target_matchers"] == ['alertname="SSLFaultExporterShardsDisagree"'])
+    assert dead["source_matchers"] == ['alertname="SSLFaultExporterDown"', f'severity="{s.notify.page}"']
+    assert dead["equal"] == ["job"]
 
 
 # -- data-driven: the catalog and the settings decide -----------------------------------------------
@@ -265,6 +346,9 @@ def test_settings_change_every_output() -> None:
     (("keep_firing_for: 30m", "keep_firing_for: half an hour"), "keep_firing_for: expected a duration"),
     (("selector: job=\"sslfault\"", "selector: sslfault"), "selector: String should match pattern"),
     (("  warn: warning", "  warn: warning\n  shout: critical"), "notify.shout: Extra inputs are not permitted"),
+    (("shard_labels: [shard]", "shard_labels: [instance]"), "instance: a label tells either replicas or shards apart"),
+    (("page_after: 1h", "page_after: soon"), "policy.unreadable_files.page_after: expected a duration"),
+    (("faults: [cert_file_invalid_pem,", "faults: [Cert-File,"), "'Cert-File' is not a fault id"),
 ])
 def test_bad_settings_are_named(change: tuple[str, str], words: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(words)):

@@ -7,7 +7,7 @@ exporter watches every lab scenario, every issuance case (CAA, DNS-TXT, file val
 and a directory of broken certificate files. The tests assert that each fault the lab
 reproduces arrives at the webhook as its family's alert with the right fault, target and
 severity labels (the paging policy's: deploy/alerting.yaml), one message per fault (a page
-silences its warning), that nothing else arrives (the healthy targets stay silent, the
+silences its warning; a certificate file that cannot be parsed pages), that nothing else arrives (the healthy targets stay silent, the
 check-erroring alert stays quiet), that an alert resolves when the lab repairs its fault,
 that every dashboard query returns data against this Prometheus, that the exporter-health
 alerts fire for a failed reload and a dead exporter, and that a dead exporter resolves no
@@ -301,6 +301,8 @@ def expected_alerts(stack: Stack, reported: set[tuple[str, str, str]]) -> set[Ex
         expected.add((names[fault_id], target, fault_id, getattr(notify, p.notify), address))
         if p.escalates and soonest.get(target, float("inf")) < now + SETTINGS.renewal_window_days * 86400:
             expected.add((names[fault_id], target, fault_id, notify.page, address))
+        if p.unreadable_after and target not in soonest:  # a file whose certificate cannot be parsed (`for` is 0s)
+            expected.add((names[fault_id], target, fault_id, notify.page, address))
     for (target, address), not_after in leaf.items():
         days = (not_after - now) / 86400
         for limit, severity in ((WARNING_DAYS, notify.warn), (CRITICAL_DAYS, notify.page)):
@@ -335,8 +337,12 @@ def test_each_lab_fault_alerts_with_the_right_labels(stack: Stack) -> None:
     print(f"\nlab faults that reach the webhook: {len(lab_faults)} of {len(FAULTS)} fault ids; "
           f"alerts: {sorted({fault_alert_names().get(f, 'SSLCertificateExpiringSoon') for f in lab_faults})}")
     expected = expected_alerts(stack, reported)
-    escalated = {e for e in expected if e[2] in SETTINGS.policy.until_renewal and e[3] == SETTINGS.notify.page}
+    with_cert = {r["metric"]["target"] for r in stack.query("sslfault_cert_not_after_timestamp_seconds")}
+    paged = {e for e in expected if e[3] == SETTINGS.notify.page}
+    escalated = {e for e in paged if e[2] in SETTINGS.policy.until_renewal and e[1] in with_cert}
     assert escalated, "no issuance fault on a certificate due for renewal: the escalation is not exercised"
+    unreadable = {e[1] for e in paged if e[2] in SETTINGS.policy.unreadable_files.faults and e[1] not in with_cert}
+    assert any(t.endswith("/invalid.pem") for t in unreadable), "the unparseable-file page is not exercised"
 
     def firing() -> set[Expected]:
         return {key(a) for a in webhook.alerts()}

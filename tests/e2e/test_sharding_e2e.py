@@ -8,7 +8,8 @@ second with the shipped alerts (`for:` 0s) and send to one Alertmanager. The tes
 every target appears exactly once across the shards, on the shard rendezvous hashing names, that
 the overview dashboard's totals count the fleet right, that a changed fleet is re-split live,
 and that a second replica of one shard (same flags) doubles the series but neither the alerts
-nor the dashboards' totals, with Alertmanager holding one alert per fault from both servers.
+nor the dashboards' totals, with Alertmanager holding one alert per fault from both servers; and that
+one replica of the pair down only warns while the last replica of a shard down pages.
 """
 
 from __future__ import annotations
@@ -320,3 +321,25 @@ def test_two_replicas_of_a_shard_alert_once(cluster: Cluster) -> None:
     # The dashboards aggregate the replicas away: the totals do not change.
     assert overview(cluster, "Targets") == 62
     assert overview(cluster, "Critical faults") == overview(cluster, "Targets with a critical fault") == 60
+
+
+def test_a_dead_shard_pages_and_one_of_a_pair_warns(cluster: Cluster) -> None:
+    """Each shard watches its own third of the fleet: a replica stands in only for one of the same shard. Shard 1
+    has a pair (a, b), shard 2 one replica. Runs last: it stops exporters."""
+
+    def firing(alert: str) -> list[dict[str, str]]:
+        return [r["metric"] for r in cluster.query(f'ALERTS{{alertname="{alert}", alertstate="firing"}}')]
+
+    def down() -> dict[str, tuple[str, str]]:  # instance -> (shard, severity)
+        return {m["instance"]: (m["shard"], m["severity"]) for m in firing("SSLFaultExporterDown")}
+
+    assert down() == {}
+    assert firing("SSLFaultExporterShardsDisagree") == [], "the pair of shard 1 must count once"
+    one_of_pair, only = cluster.exporters["exporter-1b"][0], cluster.exporters["exporter-2a"][0]
+    for name in ("exporter-1b", "exporter-2a"):
+        cluster.procs[name].terminate()
+        cluster.procs[name].wait(10)
+        expected = {one_of_pair: ("1", "warning")} | ({only: ("2", "critical")} if name == "exporter-2a" else {})
+        wait_for(lambda: down() == expected, 20, f"SSLFaultExporterDown {expected}")  # noqa: B023 - called at once
+    # Shard 2's third of the fleet is unwatched now: the shares fall short of the fleet as well.
+    wait_for(lambda: firing("SSLFaultExporterShardsDisagree"), 20, "SSLFaultExporterShardsDisagree")

@@ -199,6 +199,9 @@ def test_collector_exports_certificate_metrics_even_when_expired(lab: Lab, lab_c
     assert 'sslfault_check_success{check="tls",target="ok"}' not in text
     assert 'sslfault_last_run_timestamp_seconds{target="ok"}' in text
     assert 'sslfault_run_duration_seconds{target="ok"}' in text
+    # The staleness alert compares the last run with the target's own interval: one series per target.
+    ok = next(t for t in lab_config.resolved_targets() if t.name == "ok")
+    assert f'sslfault_target_interval_seconds{{target="ok"}} {ok.interval:.1f}' in text
     assert 'sslfault_check_runs_total{check="tls",status="ok"} 4.0' in text
     assert 'sslfault_tls_version_info{address=' in text
     # The chain's own expiry series only where an intermediate runs out before the leaf.

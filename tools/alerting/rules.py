@@ -10,6 +10,11 @@ Each rule is returned with what the test generator and the policy page need to k
 * Faults that wait for renewal get a second rule at page severity, joined with the soonest
   leaf notAfter of the target; Alertmanager's critical-inhibits-warning rule (same target and
   fault) then leaves one message.
+* File faults listed under policy.unreadable_files get a third, at page severity, where the
+  replica that reports the fault exports no notAfter for the file (its certificate cannot be
+  parsed), after policy.unreadable_files.page_after.
+* The escalated pages say why in an `escalation` label (`renewal_due`, `unreadable`), which also
+  keeps them apart from a family's other critical rule (promtool's duplicate-rules lint).
 * Fault and expiry rules use keep_firing_for, so a dead exporter does not resolve them.
 """
 
@@ -21,11 +26,10 @@ from typing import Any
 
 from exporter.catalog.faults import FAULTS
 from tools.alerting.families import EXPIRY_ALERT, Family, families
-from tools.alerting.settings import FaultPolicy, Notify, Settings, policy, seconds
+from tools.alerting.health import health_rules
+from tools.alerting.settings import FaultPolicy, Notify, Settings, policy
 
 DAY = 86400
-# Faults that explain a check error on their own: SSLFaultExporterCheckErroring leaves them out.
-EXPLAINED_ERRORS = ("dns_resolution_failed", "tcp_connect_refused", "tcp_connect_timeout", "tls_handshake_failed")
 
 
 @dataclass
@@ -33,7 +37,7 @@ class Rule:
     """One alerting rule and what it means, for the tests and the docs."""
 
     alert: str
-    kind: str  # "fault", "renewal" (the escalation), "expiry", "chain" or "health"
+    kind: str  # "fault", "renewal" (the escalation), "unreadable", "expiry", "chain" or "health"
     severity: str
     notify: Notify
     wait: str
@@ -62,6 +66,9 @@ class Builder:
 
     def sel(self, *extra: str) -> str:
         return "{" + ", ".join((self.s.selector, *extra)) + "}"
+
+    def sel_faults(self, fault_ids: tuple[str, ...]) -> str:
+        return self.sel(_matcher(fault_ids))
 
     def dedup(self, how: str, expr: str) -> str:
         return f"{how} without ({self.replicas}) ({expr})" if self.replicas else expr
@@ -108,8 +115,25 @@ class Builder:
                    "description": f"{family.description} Its certificate expires within {days} days, so the "
                                   "renewal this fault blocks is due now."}
             expr = f"{self.fault_expr(escalating)}\nand on (target)\n{self.due_for_renewal()}"
-            rules.append(self.rule(family.alert, "renewal", "page", expr, wait, due, escalating))
+            rules.append(self.rule(family.alert, "renewal", "page", expr, wait, due, escalating,
+                                   {"escalation": "renewal_due"}))
+        unreadable = tuple(f for f in family.faults if self.policy(f).unreadable_after)
+        if unreadable:
+            after = self.s.policy.unreadable_files.page_after
+            notes = {**notes, "summary": f"{family.summary}; certificate unreadable for {after}",
+                     "description": f"{family.description} The file's certificate cannot be parsed, and the server "
+                                    "fails when it next loads the file (a reload, a restart, a renewal's deploy hook)."}
+            rules.append(self.rule(family.alert, "unreadable", "page", self.unreadable_expr(unreadable), after, notes,
+                                   unreadable, {"escalation": "unreadable"}))
         return rules
+
+    def unreadable_expr(self, fault_ids: tuple[str, ...]) -> str:
+        """The fault where the replica reporting it has no notAfter for the target (matched per replica:
+        each machine watches its own files)."""
+        on = ", ".join(("target", *self.s.replica_labels))
+        inner = (f"sslfault_fault{self.sel(_matcher(fault_ids))} == 1\n"
+                 f"  unless on ({on})\n  sslfault_cert_not_after_timestamp_seconds{self.sel()}")
+        return self.dedup("max", f"\n  {inner}\n")
 
     # -- expiry ------------------------------------------------------------------------------
 
@@ -146,59 +170,11 @@ class Builder:
         return self.rule("SSLIntermediateExpiresBeforeLeaf", "chain", "warn", expr, self.s.expiry.for_, notes,
                          ("chain_cert_expired",), {"fault": "chain_cert_expired"})
 
-    # -- the exporter itself ---------------------------------------------------------------------
-
-    def health_rules(self) -> list[Rule]:
-        x, up = self.s.exporter, f"up{self.sel()}"
-        down_notes = {
-            "summary": "ssl-fault-exporter {{ $labels.instance }} is down",
-            "description": ("Prometheus cannot scrape ssl-fault-exporter on {{ $labels.instance }}, so no certificate "
-                            "fault can alert from it. Check the service (systemctl status sslfault, kubectl get pods) "
-                            "and its log."),
-            "runbook_url": self.s.runbook("exporter-down"),
-        }
-        stale = f"time() - sslfault_last_run_timestamp_seconds{self.sel()}\n  > {seconds(x.stale_after)}"
-        return [
-            # No replica of the job is up: nothing watches the certificates. One of a pair down: a warning.
-            self.rule("SSLFaultExporterDown", "health", "page", f"{up} == 0\nunless on (job)\n{up} == 1", x.down_for,
-                      down_notes, keep=False),
-            self.rule("SSLFaultExporterDown", "health", "warn", f"{up} == 0\nand on (job)\n{up} == 1", x.down_for,
-                      down_notes, keep=False),
-            self.rule("SSLFaultExporterAbsent", "health", "page", f"absent({up})", x.absent_for, {
-                "summary": "ssl-fault-exporter: Prometheus scrapes no exporter for {{ $labels.job }}",
-                "description": ("Prometheus has no scrape target for the exporter's job, so no certificate fault can "
-                                "alert. Restore the scrape config, ServiceMonitor or Service and check the job name "
-                                "matches the selector in deploy/alerting.yaml."),
-                "runbook_url": self.s.runbook("exporter-down")}, keep=False),
-            self.rule("SSLFaultExporterCheckErroring", "health", "warn",
-                      f"sslfault_check_success{self.sel()} == 0\nunless on (target)\n"
-                      f"sslfault_fault{self.sel(_matcher(EXPLAINED_ERRORS))}",
-                      x.check_erroring_for, {
-                          "summary": "{{ $labels.target }}: check {{ $labels.check }} cannot reach a verdict",
-                          "description": ("The {{ $labels.check }} check for {{ $labels.target }} has errored for "
-                                          f"{x.check_erroring_for}, so its faults are unknown (not absent). Open the "
-                                          "exporter's status page or run sslfault diagnose on the host to see the error."),
-                          "runbook_url": self.s.runbook("check-erroring")}, keep=False),
-            self.rule("SSLFaultExporterResultsStale", "health", "warn", stale, x.stale_for, {
-                "summary": "{{ $labels.target }}: results are stale",
-                "description": ("The checks of {{ $labels.target }} have not run for longer than "
-                                f"{x.stale_after}, so alerts about it are out of date. Check the exporter's log for "
-                                "stuck probes or an overloaded scheduler."),
-                "runbook_url": self.s.runbook("results-stale")}, keep=False),
-            self.rule("SSLFaultExporterConfigReloadFailed", "health", "warn",
-                      f"sslfault_config_last_reload_successful{self.sel()} == 0", x.reload_failed_for, {
-                          "summary": "ssl-fault-exporter {{ $labels.instance }}: configuration reload failed",
-                          "description": ("The last configuration reload on {{ $labels.instance }} failed and the "
-                                          "exporter still runs the old configuration. Run sslfault check-config on the "
-                                          "file, fix every error it lists and reload again."),
-                          "runbook_url": self.s.runbook("config-reload-failed")}, keep=False),
-        ]
-
     def all_rules(self) -> dict[str, list[Rule]]:
         """Group name -> rules, in file order."""
         faults = [r for family in families(self.catalog) for r in self.family_rules(family)]
         return {"sslfault-faults": faults, "sslfault-expiry": [*self.expiry_rules(), self.chain_rule()],
-                "sslfault-exporter": self.health_rules()}
+                "sslfault-exporter": health_rules(self)}
 
 
 def build(settings: Settings, catalog: Mapping[str, str] | None = None) -> dict[str, list[Rule]]:

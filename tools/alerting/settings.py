@@ -65,17 +65,28 @@ class Override(_Model):
     why: str = Field(min_length=10)
 
 
+def _fault_ids(value: tuple[str, ...]) -> tuple[str, ...]:
+    for fault_id in value:
+        if not _FAULT_ID.fullmatch(fault_id):
+            raise ValueError(f"{fault_id!r} is not a fault id")
+    return value
+
+
+class UnreadableFiles(_Durations):
+    """File faults that page once the file's certificate has been unparseable for `page_after`."""
+
+    faults: tuple[str, ...] = ()
+    page_after: str = "1h"
+
+    _ids = field_validator("faults")(_fault_ids)
+
+
 class Policy(_Model):
     until_renewal: tuple[str, ...] = ()
+    unreadable_files: UnreadableFiles = UnreadableFiles()
     overrides: dict[str, Override] = Field(default_factory=dict)
 
-    @field_validator("until_renewal")
-    @classmethod
-    def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for fault_id in value:
-            if not _FAULT_ID.fullmatch(fault_id):
-                raise ValueError(f"{fault_id!r} is not a fault id")
-        return value
+    _ids = field_validator("until_renewal")(_fault_ids)
 
 
 class Expiry(_Durations):
@@ -102,14 +113,20 @@ class Exporter(_Durations):
     absent_for: str
     check_erroring_for: str
     stale_after: str
+    stale_intervals: float = Field(default=3, ge=1)
     stale_for: str
     reload_failed_for: str
+    discovery_failing_for: str = "15m"
+    shards_disagree_for: str = "15m"
+    state_save_failing_for: str = "10m"
+    watches_nothing_for: str = "15m"
 
 
 class Settings(_Model):
     runbook_base_url: str = Field(pattern=r"^https?://\S+$")
     selector: str = Field(pattern=r'^\w+(=|!=|=~|!~)"[^"]*"(,\s*\w+(=|!=|=~|!~)"[^"]*")*$')
     replica_labels: tuple[str, ...] = ("instance", "pod")
+    shard_labels: tuple[str, ...] = ("shard",)
     notify: NotifyLabels = NotifyLabels()
     policy: Policy = Policy()
     renewal_window_days: float = Field(gt=0)
@@ -123,6 +140,13 @@ class Settings(_Model):
     def _keep(cls, value: str) -> str:
         seconds(value)
         return value
+
+    @model_validator(mode="after")
+    def _shards_are_not_replicas(self) -> Settings:
+        both = set(self.shard_labels) & set(self.replica_labels)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))}: a label tells either replicas or shards apart, not both")
+        return self
 
     @model_validator(mode="after")
     def _renewal_before_warning(self) -> Settings:
@@ -166,17 +190,21 @@ class FaultPolicy:
     notify: Notify  # how it is told while nothing is due
     escalates: bool  # pages once the certificate it would block is due for renewal
     why: str = ""  # set for overrides; the family says why otherwise
+    unreadable_after: str = ""  # pages once its file's certificate has been unparseable this long
 
 
 def policy(fault_id: str, catalog_severity: str, settings: Settings) -> FaultPolicy:
     override = settings.policy.overrides.get(fault_id)
+    files = settings.policy.unreadable_files
+    unreadable = files.page_after if fault_id in files.faults else ""
     if fault_id in settings.policy.until_renewal:
-        return FaultPolicy(fault_id, "warn", True, override.why if override else "")
+        return FaultPolicy(fault_id, "warn", True, override.why if override else "", unreadable)
     if override is not None:
-        return FaultPolicy(fault_id, override.notify, False, override.why)
-    return FaultPolicy(fault_id, DEFAULT_NOTIFY[catalog_severity], False)
+        return FaultPolicy(fault_id, override.notify, False, override.why, unreadable)
+    return FaultPolicy(fault_id, DEFAULT_NOTIFY[catalog_severity], False, "", unreadable)
 
 
 def settings_fault_ids(settings: Settings) -> set[str]:
     """Every fault id the settings name (tests hold them to the catalog)."""
-    return set(settings.policy.until_renewal) | set(settings.policy.overrides)
+    policy = settings.policy
+    return set(policy.until_renewal) | set(policy.unreadable_files.faults) | set(policy.overrides)
