@@ -17,7 +17,7 @@ import bcrypt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.http.webconfig import BasicAuth  # noqa: E402
+from exporter.http.webconfig import BasicAuth
 
 
 def header(user: str, password: str) -> str:

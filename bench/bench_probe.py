@@ -14,17 +14,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
+from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.http.collector import FaultCollector  # noqa: E402
-from exporter.config import Config  # noqa: E402
-from exporter.engine.context import Resources  # noqa: E402
-from exporter.http.exposition import Exposition  # noqa: E402
-from sslfault_lab.demo import lab_config_dict  # noqa: E402
-from sslfault_lab.lab import LabThread  # noqa: E402
-from exporter.engine.runner import run_target  # noqa: E402
-from exporter.daemon.scheduler import Limits  # noqa: E402
-from exporter.engine.store import ResultsStore  # noqa: E402
+from exporter.config import Config
+from exporter.daemon.scheduler import Limits
+from exporter.engine.context import Resources
+from exporter.engine.runner import run_target
+from exporter.engine.store import ResultsStore
+from exporter.http.collector import FaultCollector
+from exporter.http.exposition import Exposition
+from sslfault_lab.demo import lab_config_dict
+from sslfault_lab.lab import LabThread
 
 HEALTHY_ISH = ("ok", "ok-rsa", "leaf-only", "expired", "wrong-order", "with-anchor", "sni", "multi")
 

@@ -66,11 +66,11 @@ def exit_code(report: Mapping[str, Any], fail_on: Severity = Severity.CRITICAL) 
 
 
 _LABELS = {
-    "en": {"ok": "No faults found.", "remedy": "Fix", "checks": "Checks", "could_not": "could not judge",
+    "en": {"ok": "No faults found.", "remedy": "Fix", "checks": "Checks that reached a verdict", "could_not": "could not judge",
            "faults": "faults", "on": "on",
            "partial": "No faults found by the checks that reached a verdict, but {n} check(s) could not judge: "
                       "this is not a clean bill of health."},
-    "zh": {"ok": "未发现问题。", "remedy": "处理办法", "checks": "检查项", "could_not": "无法判断",
+    "zh": {"ok": "未发现问题。", "remedy": "处理办法", "checks": "已完成判断的检查项", "could_not": "无法判断",
            "faults": "个问题", "on": "地址",
            "partial": "已完成的检查未发现问题，但有 {n} 项检查无法判断，不能据此认为没有问题。"},
 }
@@ -101,11 +101,11 @@ def render_text(report: Mapping[str, Any], lang: str = "en", color: bool = False
         lines.append(f"    {fault['detail']}")
         lines.append(f"    {words['remedy']}: {fault['remedy'][lang]}")
         lines.append("")
-    lines.append(
-        f"{words['checks']}: "
-        + ", ".join(f"{n} {c['status']}" if n not in errored else f"{n} {words['could_not']} ({c['error']})"
-                    for n, c in report["checks"].items())
-    )
+    # "ok" beside a critical fault read as "passed": name the checks that judged, then those that could not.
+    judged = [n for n in report["checks"] if n not in errored]
+    lines.append(f"{words['checks']}: " + (", ".join(judged) or "-"))
+    if errored:
+        lines.append(f"{words['could_not']}: " + ", ".join(f"{n} ({c['error']})" for n, c in errored.items()))
     for name, check in errored.items():
         if check.get("message"):
             lines.append(f"    {name}: {check['message']}")

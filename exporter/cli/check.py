@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from exporter.catalog.faults import Severity
 from exporter.cli.common import EXIT_USAGE, add_logging, load_or_report
 from exporter.config import Config, Target
 from exporter.daemon.scheduler import Limits
@@ -59,6 +60,9 @@ async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[
     return [v.as_json() for v in views]
 
 
+_SEVERITIES = frozenset(s.value for s in Severity)
+
+
 def render_table(summaries: list[dict[str, Any]]) -> str:
     rows = [("TARGET", "WORST", "DAYS LEFT", "FAULTS")]
     for s in summaries:
@@ -83,7 +87,8 @@ def to_csv(summaries: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def run_check_command(config: Config, json_path: str | None, csv_path: str | None) -> int:
+def run_check_command(config: Config, json_path: str | None, csv_path: str | None,
+                      fail_on: Severity = Severity.CRITICAL) -> int:
     progress = sys.stderr.isatty()
     summaries = asyncio.run(check_fleet(config, sys.stderr, progress))
     # With --json - or --csv -, stdout carries only that document; the table goes to stderr.
@@ -93,7 +98,7 @@ def run_check_command(config: Config, json_path: str | None, csv_path: str | Non
         _write(json_path, json.dumps({"targets": summaries}, ensure_ascii=False, indent=2))
     if csv_path:
         _write(csv_path, to_csv(summaries))
-    return 1 if any(s["status"] == "critical" for s in summaries) else 0
+    return 1 if any(s["status"] in _SEVERITIES and Severity(s["status"]).rank >= fail_on.rank for s in summaries) else 0
 
 
 def _write(path: str, text: str) -> None:
@@ -109,6 +114,8 @@ def add_parser(sub: Any) -> None:
     check.add_argument("--config.file", dest="config_file", required=True)
     check.add_argument("--json", dest="json_file", metavar="FILE", help="also write the full results as JSON ('-': stdout)")
     check.add_argument("--csv", dest="csv_file", metavar="FILE", help="also write a CSV summary ('-': stdout)")
+    check.add_argument("--fail-on", choices=("warning", "critical"), default="critical",
+                       help="exit 1 when a target has a fault at least this severe (default critical)")
     add_logging(check, default_level="warning")
 
 
@@ -119,4 +126,4 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config_file)
     if config is None:
         return EXIT_USAGE
-    return run_check_command(config, args.json_file, args.csv_file)
+    return run_check_command(config, args.json_file, args.csv_file, Severity(args.fail_on))

@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from exporter.catalog.faults import Severity
 from exporter.checks import CHECKS
 from exporter.checks.base import Flag
 from exporter.cli.common import EXIT_USAGE, add_logging
@@ -41,6 +42,9 @@ def add_parser(sub: Any) -> None:
         for flag in plugin.flags:
             diagnose.add_argument(flag.option, dest=_dest(flag), metavar=flag.metavar, help=flag.help, type=flag.type,
                                   action="append" if flag.repeat else "store", default=[] if flag.repeat else None)
+    diagnose.add_argument("--fail-on", choices=("warning", "critical"), default="critical",
+                          help="exit 1 when a fault at least this severe is found (default critical; warning also "
+                               "fails on an expiring certificate, as the alert rules warn about it)")
     diagnose.add_argument("--json", action="store_true")
     diagnose.add_argument("--lang", choices=("en", "zh"), default="en")
     add_logging(diagnose, default_level="warning")
@@ -141,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(render_text(report, args.lang, color=sys.stdout.isatty()), end="")
-    return exit_code(report)
+    return exit_code(report, Severity(args.fail_on))
 
 
 async def diagnose(config: Config) -> dict[str, object]:

@@ -49,7 +49,11 @@ class Daemon:
             except Exception:
                 log.exception("state file could not be loaded, starting without saved results")
                 restored = 0
-            log.info("results restored from the state file", extra={"path": self.state_file, "targets": restored})
+            if restored:
+                log.info("results restored from the state file", extra={"path": self.state_file, "targets": restored})
+            else:
+                log.info("no saved results to restore: every target waits for its first run",
+                         extra={"path": self.state_file})
             self._saver = asyncio.get_running_loop().create_task(self._save_every(self.state_save_seconds))
         self.scheduler.start()
 

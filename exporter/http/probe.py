@@ -43,8 +43,13 @@ def pick_target(config: Config, host: str, port: int | None,
     `known`: the targets to look in (the daemon's fleet: discovered ones too, every shard's); default:
     the config's. Returns (target, configured)."""
     name = host.strip().lower().rstrip(".")
-    for target in config.resolved_targets() if known is None else known:
+    targets = list(config.resolved_targets() if known is None else known)
+    for target in targets:
         if target.host == name and (port is None or target.port == port):
+            return target, True
+    # A configured target by its `target` label (what an alert or the status page shows), as typed.
+    for target in targets:
+        if target.name == host.strip() and (port is None or target.port == port):
             return target, True
     if not any(fnmatch.fnmatchcase(name, p.lower()) for p in config.probe.allow_hosts):
         raise Refused(403, f"{host!r} is not a configured target and matches no probe.allow_hosts pattern")

@@ -12,6 +12,7 @@ from exporter.checks.file_validation import FileValidationSettings
 from exporter.cli import build_parser, main
 from exporter.cli.diagnose import diagnose_config
 from sslfault_lab.issuance import CA, FILE_TOKEN, TXT_NEW, IssuanceLab
+from sslfault_lab.lab import Lab
 
 
 def lab_args(ilab: IssuanceLab, host: str) -> list[str]:
@@ -74,3 +75,12 @@ def test_full_diagnose_of_a_healthy_issuance_host(ilab: IssuanceLab, capsys: pyt
     assert mine <= set(report["checks"])
     assert all(report["checks"][name]["status"] == "ok" for name in mine), report["checks"]
     assert not [f for f in report["faults"] if f["id"].startswith(("caa", "file_validation", "domain_review"))]
+
+
+def test_diagnose_fail_on_warning_gates_an_expiring_certificate(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    """cert_expiring_soon is a warning: exit 0 by default, 1 with --fail-on warning (as the alerts warn)."""
+    args = ["diagnose", lab.host("expiring"), "--port", str(lab.port), "--nameserver", lab.nameserver,
+            "--ca-file", lab.root_ca_file, "--check", "dns", "--check", "reachability", "--check", "tls", "--json"]
+    assert main(args) == 0
+    assert {f["id"] for f in json.loads(capsys.readouterr().out)["faults"]} == {"cert_expiring_soon"}
+    assert main([*args, "--fail-on", "warning"]) == 1

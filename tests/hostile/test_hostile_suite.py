@@ -63,11 +63,14 @@ EVIDENCE = {
     "h-redirect-loop": {"cert_untrusted"},  # its AIA URL redirects to itself: the chain cannot be completed
     "h-200-cert-chain": {"chain_extra_certs"},
     "h-markup-strings": {"error:revocation"},  # OCSP and CRL URLs with newlines and escapes cannot be fetched
-    "h-aia-huge": {"cert_untrusted"}, "h-aia-slow": {"cert_untrusted"}, "h-aia-hang": {"cert_untrusted"},
+    # AIA that is huge, slow or hangs: the fetch is cut and the chain untrusted, or (when the machine is slow)
+    # the chain check times out: either way not healthy, and never a stall.
+    "h-aia-huge": {"cert_untrusted", "error:chain"}, "h-aia-slow": {"cert_untrusted", "error:chain"},
+    "h-aia-hang": {"cert_untrusted", "error:chain"},
     "h-ocsp-hang-crl-huge": {"error:revocation"}, "h-ocsp-slow-crl-bomb": {"error:revocation"},
     "h-dns-250-records": {"tcp_connect_refused"}, "h-dns-cname-loop": {"dns_resolution_failed"},
     "h-dns-servfail": {"dns_resolution_failed"}, "h-dns-timeout": {"dns_resolution_failed"},
-    "h-dns-huge-txt": {"dns_validation_record_mismatch"}, "h-file-validation-bomb": {"file_validation_mismatch"},
+    "h-dns-huge-txt": {"dns_validation_record_mismatch", "error:dns_validation"}, "h-file-validation-bomb": {"file_validation_mismatch"},
     # Pages that never end or inflate without end: read up to limits.max_body_bytes, then no verdict.
     "h-endless-body": {"error:mixed_content"}, "h-gzip-bomb": {"error:mixed_content"},
 }

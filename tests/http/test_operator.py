@@ -253,6 +253,14 @@ def test_probe_accepts_blackbox_style_host_port(lab: Lab, exporter_url) -> None:
     assert [f["id"] for f in json.loads(body)["faults"]] == ["chain_incomplete"]
 
 
+def test_probe_takes_a_configured_target_by_its_name(exporter_url) -> None:
+    """The `target` label an alert or the status page shows works as ?target= too."""
+    base, _, _ = exporter_url
+    status, body = http_get(f"{base}/probe?target=leaf-only")
+    assert status == 200, body
+    assert [f["id"] for f in json.loads(body)["faults"]] == ["chain_incomplete"]
+
+
 def test_check_command_json_to_stdout_is_pure_json(lab: Lab, tmp_path: Path) -> None:
     config = lab_config_dict(lab, timeout="3s")
     config["targets"] = [t for t in config["targets"] if t["name"] in ("ok", "expired")]
