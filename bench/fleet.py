@@ -101,7 +101,7 @@ class Fleet:
 
     @property
     def exporter_listen(self) -> str:
-        return f"{self.address(61)}:9793"
+        return f"{self.address(61)}:17753"
 
     def pid(self, name: str) -> int:
         return self.procs[name].pid
