@@ -26,6 +26,7 @@ from exporter.net import hello
 from exporter.net.legacy import (
     LEGACY_VERSIONS,
     legacy_client_context,
+    local_support_known,
     local_support_problem,
 )
 from exporter.net.suites import name_of, select, why_insecure
@@ -63,7 +64,8 @@ class LegacyTlsResult:
 
 
 async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
-    problem = await asyncio.to_thread(local_support_problem)
+    # Answered once per process (an in-memory handshake, in a thread the first time); cached after that.
+    problem = local_support_problem() if local_support_known() else await asyncio.to_thread(local_support_problem)
     if problem:
         raise UnsupportedProbe(f"cannot judge legacy TLS: {problem}")
     addresses = await ctx.addresses()

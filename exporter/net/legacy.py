@@ -75,6 +75,11 @@ def _memory_handshake(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext) ->
     raise ssl.SSLError("the in-memory handshake did not finish")
 
 
+def local_support_known() -> bool:
+    """Whether local_support_problem() has its (cached) answer already."""
+    return local_support_problem.cache_info().currsize > 0
+
+
 @functools.cache
 def local_support_problem() -> str | None:
     """Why this machine cannot offer TLS 1.0/1.1, or None when it can (checked once per process)."""
