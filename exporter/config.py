@@ -317,12 +317,13 @@ class Config(_Model):
         return [resolve_target(t, self.defaults) for t in self.targets]
 
 
+# Each check with settings, and its field names: read once, not on every target resolved.
+_SETTINGS_FIELDS = tuple((p, tuple(p.settings.model_fields)) for p in CHECKS.values() if p.settings.model_fields)
+
+
 def _check_settings(t: BaseModel, d: BaseModel) -> tuple[tuple[str, BaseModel], ...]:
     out = []
-    for plugin in CHECKS.values():
-        fields = plugin.settings.model_fields
-        if not fields:
-            continue
+    for plugin, fields in _SETTINGS_FIELDS:
         values = {}
         for name in fields:
             value = getattr(t, name)

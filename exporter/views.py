@@ -119,10 +119,9 @@ def target_detail(store: ResultsStore, name: str, next_run: NextRun | None = Non
     state = store.get(name)
     if state is None:
         return None
-    detail = target_view(state, next_run).as_json()
-    detail["report"] = detail_report = build_report(state.target.host, state.target.port, detail["addresses"],
-                                                    state.results)
-    detail["faults"] = detail_report["faults"]
+    view = target_view(state, next_run)
+    detail = view.as_json()
+    detail["report"] = view.report  # built once, with the view
     detail["results"] = {
         n: {"status": str(r.status), "error_kind": str(r.error_kind) if r.error_kind else None, "error": r.error,
             "started_at": r.started_at, "duration_seconds": r.duration_seconds,

@@ -7,6 +7,7 @@ the views and the state file all read this table; adding a check is a module wit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -55,6 +56,7 @@ def check_of(fault: FaultId | str) -> str:
     raise KeyError(f"no check emits {fault!r}")
 
 
+@functools.cache
 def metric_specs() -> tuple[MetricSpec, ...]:
     """Every metric family the checks feed, once each (two checks may feed the same family)."""
     specs: dict[str, MetricSpec] = {}
