@@ -1,4 +1,5 @@
-"""DNS resolution through the configured resolvers (dnspython), with typed outcomes."""
+"""DNS resolution through the configured resolvers, with typed outcomes: A and AAAA through the lean
+stub in net/dnswire, dnspython for everything it does not handle."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import dns.exception
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
+
+from exporter.net import dnswire
 
 MAX_ADDRESSES_PER_FAMILY = 32
 
@@ -64,7 +67,46 @@ def make_resolver(nameservers: list[tuple[str, int]], timeout: float) -> dns.asy
     return resolver
 
 
+def _plain_servers(resolver: dns.asyncresolver.Resolver) -> list[tuple[str, int]] | None:
+    """The resolver's servers as (address, port) when all are plain DNS over UDP/TCP, else None."""
+    servers = []
+    for server in resolver.nameservers:
+        if isinstance(server, str):
+            servers.append((server, resolver.port))
+        elif type(server) is dns.nameserver.Do53Nameserver:
+            servers.append((server.address, server.port))
+        else:
+            return None  # DoH, DoT, DoQ: dnspython's
+    return servers
+
+
 async def _resolve_family(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str) -> FamilyAnswer:
+    servers = _plain_servers(resolver)
+    if servers:
+        try:
+            outcome = await dnswire.lookup(servers, host, rdtype, resolver.timeout, resolver.lifetime or resolver.timeout)
+        except dnswire.Unhandled:
+            pass  # not a plain answer: dnspython asks again and judges
+        else:
+            return _from_outcome(outcome, host, rdtype)
+    return await _resolve_with_dnspython(resolver, host, rdtype)
+
+
+def _from_outcome(outcome: dnswire.Outcome, host: str, rdtype: str) -> FamilyAnswer:
+    if outcome.kind == "answer":
+        return FamilyAnswer(rdtype, addresses=outcome.addresses[:MAX_ADDRESSES_PER_FAMILY],
+                            beyond_cap=outcome.addresses[MAX_ADDRESSES_PER_FAMILY:])
+    if outcome.kind == "nxdomain":
+        return FamilyAnswer(rdtype, error="nxdomain", message=f"{host} does not exist (NXDOMAIN)")
+    if outcome.kind == "no_answer":
+        return FamilyAnswer(rdtype, error="no_answer", message=f"no {rdtype} record")
+    if outcome.kind == "timeout":
+        return FamilyAnswer(rdtype, error="timeout", message=f"DNS query for {host} {rdtype} timed out")
+    return FamilyAnswer(rdtype, error="servfail",
+                        message=f"resolvers failed for {host}: {(outcome.detail or 'no answer')[:200]}")
+
+
+async def _resolve_with_dnspython(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str) -> FamilyAnswer:
     try:
         answer = await resolver.resolve(host, rdtype, search=False)
     except dns.resolver.NXDOMAIN:
