@@ -36,6 +36,7 @@ from exporter.net.tls import (
 )
 from exporter.pki.aia import AiaError, IssuerFetcher
 from exporter.pki.cache import TTLCache
+from exporter.pki.certinfo import load_der
 from exporter.pki.paths import MAX_SERVED, Judgement, judge_served
 from exporter.pki.roots import TrustStore, load_trust
 
@@ -285,7 +286,7 @@ class ProbeContext:
             cached = self.resources.verdict_cache.get(key)
             if isinstance(cached, Judgement):
                 return cached
-            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_SERVED]]
+            chain = [load_der(der) for der in hs.chain_der[:MAX_SERVED]]
             judgement = await judge_served(chain, self.resources.trust, now, self.issuers_at,
                                            self.limits.max_aia_fetches)
             self.resources.verdict_cache.put(key, judgement, VERDICT_TTL_SECONDS)
