@@ -7,10 +7,10 @@ not as a failed handshake: the handshake fails only for want of the certificate.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exporter.aio import all_of
 from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings
 from exporter.errors import CannotJudge
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
@@ -48,8 +48,8 @@ class ReachabilityResult:
 async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     addresses = await ctx.addresses()
     sni = ctx.default_sni()
-    handshakes = await asyncio.gather(*(ctx.handshake(a, sni) for a in addresses))
-    requested = await asyncio.gather(*(_cert_requested(ctx, h) for h in handshakes))
+    handshakes = await all_of([ctx.handshake(a, sni) for a in addresses])
+    requested = await all_of([_cert_requested(ctx, h) for h in handshakes])
     findings = []
     for hs, asked in zip(handshakes, requested, strict=True):
         fault = _FAULT_BY_STATUS.get(hs.status)

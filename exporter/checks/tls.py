@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from pydantic import Field
 
+from exporter.aio import all_of
 from exporter.checks._metrics import CERT_INFO, CERT_NOT_AFTER, CERT_NOT_BEFORE, leaf_samples
 from exporter.checks.base import AddressFacts, CheckPlugin, Facts, MetricSpec, Sample, Settings
 from exporter.errors import InvalidResponse
@@ -67,7 +68,7 @@ async def run(target: Target, settings: TlsSettings, ctx: ProbeContext) -> Check
     if ctx.default_sni() is not None:
         for hs in served:
             asyncio.ensure_future(ctx.default_handshake(hs.address, hs.chain_der[0]))
-    judged = await asyncio.gather(*(_judge_address(hs, target, settings, ctx, now) for hs in served))
+    judged = await all_of([_judge_address(hs, target, settings, ctx, now) for hs in served])
     findings = [f for address_findings, _ in judged for f in address_findings]
     per_address = [address for _, address in judged]
     return CheckOutcome(tuple(findings), TlsResult(tuple(per_address)))

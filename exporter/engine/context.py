@@ -20,6 +20,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from exporter.aio import all_of
 from exporter.config import Config, LimitsConfig, Target
 from exporter.errors import DependencyError
 from exporter.net import hello
@@ -165,10 +166,12 @@ class ProbeContext:
 
     async def _memoised(self, key: Any, make: Callable[[], Awaitable[T]]) -> T:
         """Run `make` once per key per run; concurrent callers share the same result."""
-        future = self._memo.get(key)
+        future: asyncio.Future[T] | None = self._memo.get(key)
         if future is None:
             future = asyncio.ensure_future(make())
             self._memo[key] = future
+        elif future.done():
+            return future.result()  # the common case once a run is under way: no shield, no extra task
         return await asyncio.shield(future)
 
     async def resolution(self) -> Resolution:
@@ -256,7 +259,7 @@ class ProbeContext:
         """The handshakes (with the default SNI) that got a certificate, or DependencyError if none did."""
         addresses = await self.addresses()
         sni = self.default_sni()
-        handshakes = await asyncio.gather(*(self.handshake(a, sni) for a in addresses))
+        handshakes = await all_of([self.handshake(a, sni) for a in addresses])
         served = [h for h in handshakes if h.status is ConnectStatus.OK and h.chain_der]
         if not served:
             raise DependencyError("no address completed a TLS handshake; see the reachability check")

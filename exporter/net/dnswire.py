@@ -139,9 +139,20 @@ async def _ask(server: tuple[str, int], query: bytes, qid: int, name: str, qtype
         sock.setblocking(False)
         sock.connect(server)  # a connected socket only takes datagrams from the server asked
         await loop.sock_sendall(sock, query)
-        async with asyncio.timeout(timeout):
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    outcome = decode_answer(await loop.sock_recv(sock, 65535), qid, name, qtype)
+                    if outcome is not None:
+                        return outcome
+        except TimeoutError:
+            # The answer may have come while this process was busy with other targets: a timeout must
+            # measure the server, not the exporter's own load. Whatever is already queued is read.
             while True:
-                outcome = decode_answer(await loop.sock_recv(sock, 65535), qid, name, qtype)
+                try:
+                    outcome = decode_answer(sock.recv(65535), qid, name, qtype)
+                except BlockingIOError:
+                    raise TimeoutError from None
                 if outcome is not None:
                     return outcome
 
