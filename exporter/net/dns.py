@@ -4,6 +4,7 @@ stub in net/dnswire, dnspython for everything it does not handle."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -128,9 +129,8 @@ async def _resolve_with_dnspython(resolver: dns.asyncresolver.Resolver, host: st
 
 async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> Resolution:
     """A and AAAA in parallel; an IP literal resolves to itself."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    ip = _literal(host)
+    if ip is None:
         a, aaaa = await asyncio.gather(
             _resolve_family(resolver, host, "A"), _resolve_family(resolver, host, "AAAA")
         )
@@ -138,6 +138,15 @@ async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> 
     if ip.version == 4:
         return Resolution(host, FamilyAnswer("A", (str(ip),)), FamilyAnswer("AAAA"))
     return Resolution(host, FamilyAnswer("A"), FamilyAnswer("AAAA", (str(ip),)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` spells, or None for a name (asked on every run: parsed once per host)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _address_key(address: str) -> tuple[int, int]:

@@ -138,7 +138,8 @@ async def _connect(address: str, port: int, timeout: float) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
-        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (address, port)), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: no task per connect
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
     except BaseException:
         sock.close()
         raise
@@ -172,15 +173,13 @@ async def handshake(
     writer = None
     status = ConnectStatus.HANDSHAKE_FAILED
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(handshake_timeout + 0.5):
+            _, writer = await asyncio.open_connection(
                 sock=sock,
                 ssl=context or capture_context(),
                 server_hostname=sni or "",
                 ssl_handshake_timeout=handshake_timeout,
-            ),
-            handshake_timeout + 0.5,
-        )
+            )
         ssl_object = writer.get_extra_info("ssl_object")
         cipher = ssl_object.cipher()
         return Handshake(
