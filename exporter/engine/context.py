@@ -281,7 +281,8 @@ class ProbeContext:
         async def judge() -> Judgement:
             now = self.now()
             # The same chain judged in the same minute gets the same verdict, whichever target sent it.
-            digest = hashlib.sha256(b"".join(hs.chain_der[:MAX_SERVED])).hexdigest()
+            # Each certificate length-prefixed: [a, b] and [a + b] (one unparsable blob) must not share a key.
+            digest = hashlib.sha256(b"".join(len(d).to_bytes(4, "big") + d for d in hs.chain_der[:MAX_SERVED])).hexdigest()
             key = f"{digest}|{int(now.timestamp() // VERDICT_TTL_SECONDS)}"
             cached = self.resources.verdict_cache.get(key)
             if isinstance(cached, Judgement):

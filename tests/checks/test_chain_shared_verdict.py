@@ -58,3 +58,31 @@ def test_a_longer_chain_with_the_same_examined_certificates_is_counted_as_sent()
 
     results = run_async(go())
     assert [r.addresses[0].served for r in results.values()] == list(sent.values())
+
+
+def test_one_blob_made_of_a_chain_is_not_given_that_chain_s_verdict() -> None:
+    # [leaf, issuer] and [leaf || issuer] hash the same when the certificates are simply concatenated.
+    leaf, other = _self_signed(), _self_signed()
+    config = Config.model_validate({"targets": [{"name": "t", "host": "shared.test"}]})
+    target = config.resolved_targets()[0]
+
+    async def go() -> list[list[str]]:
+        resources = Resources(config)
+        seen = []
+        try:
+            for address, sent in (("127.0.0.1", (leaf, other)), ("127.0.0.2", (leaf + other,))):
+                ctx = ProbeContext(target, resources)
+                hs = Handshake(address, 443, "shared.test", ConnectStatus.OK, sent, "TLSv1.3")
+
+                async def served(hs: Handshake = hs) -> list[Handshake]:
+                    return [hs]
+
+                ctx.served_handshakes = served  # type: ignore[method-assign]  # what a server sent, as is
+                outcome = await chain.run(target, chain.NoSettings(), ctx)
+                seen.append([f.detail for f in outcome.findings if f.fault is FaultId.CERT_UNTRUSTED])
+        finally:
+            await resources.close()
+        return seen
+
+    first, second = run_async(go())
+    assert any("cannot be parsed" in d for d in second), second
