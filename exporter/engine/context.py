@@ -298,7 +298,9 @@ class ProbeContext:
     async def default_handshake(self, address: str, served_leaf: bytes) -> Handshake:
         """What a client sending no SNI gets on `address`: probed once per address and served certificate
         (for SERVER_CONFIG_TTL_SECONDS), not on every run; a timeout or connect failure is never kept."""
-        key = f"no-sni|{address}|{self.target.port}|{hashlib.sha256(served_leaf).hexdigest()}"
+        # The client certificate offered is part of the answer (a default vhost may demand one).
+        client = f"{self.target.client_cert}|{self.target.client_key}" if self.target.client_cert else ""
+        key = f"no-sni|{address}|{self.target.port}|{client}|{hashlib.sha256(served_leaf).hexdigest()}"
         return await self.across_runs(key, lambda: self._capture(address, None),
                                       keep=lambda hs: hs.status in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED))
 

@@ -7,7 +7,6 @@ import struct
 import time
 
 from exporter.net import dns as netdns
-from exporter.net import dnswire
 from exporter.net.dns import make_resolver
 from tests.net.test_dnswire import _answer, udp_server
 
