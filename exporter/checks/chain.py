@@ -57,11 +57,13 @@ async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckO
                                     f"the server sent a certificate that cannot be parsed: {exc}", hs.address))
             continue
         # Judged once per chain and verdict (shared by every address and target sending it), then given
-        # this address.
-        derived = judgement.derived.get("chain")
+        # this address. The verdict is keyed by the examined certificates only; how many were sent in all
+        # is part of what is judged here, so it is part of this key.
+        derived_key = f"chain|{len(hs.chain_der)}"
+        derived = judgement.derived.get(derived_key)
         if derived is None:
             chain = [load_der(der) for der in hs.chain_der[:MAX_SERVED]]
-            derived = judgement.derived["chain"] = _judge(chain, judgement, hs)
+            derived = judgement.derived[derived_key] = _judge(chain, judgement, hs)
         address_findings = [replace(f, address=hs.address) for f in derived[0]]
         result = replace(derived[1], address=hs.address)
         findings += address_findings

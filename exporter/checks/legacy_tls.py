@@ -85,7 +85,9 @@ async def _probe_address(target: Target, ctx: ProbeContext, hs: Handshake) -> Ad
         return await _probe_now(target, ctx, hs)
     # Protocols and suites are the server's configuration: one probe per address, port, negotiated version
     # and certificate serves every target behind it for a while (a fleet behind one load balancer).
-    key = f"legacy|{hs.address}|{target.port}|{hs.version}|{hashlib.sha256(hs.chain_der[0]).hexdigest()}"
+    # The probes send this target's SNI: a server may set protocols per name while serving one wildcard.
+    key = (f"legacy|{hs.address}|{target.port}|{ctx.default_sni()}|{hs.version}|"
+           f"{hashlib.sha256(hs.chain_der[0]).hexdigest()}")
     return await ctx.across_runs(key, lambda: _probe_now(target, ctx, hs))
 
 

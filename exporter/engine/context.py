@@ -284,7 +284,8 @@ class ProbeContext:
         async def judge() -> Judgement:
             now = self.now()
             # The same chain judged in the same minute gets the same verdict, whichever target sent it.
-            digest = hashlib.sha256(b"".join(hs.chain_der[:MAX_SERVED])).hexdigest()
+            # Each certificate length-prefixed: [a, b] and [a + b] (one unparsable blob) must not share a key.
+            digest = hashlib.sha256(b"".join(len(d).to_bytes(4, "big") + d for d in hs.chain_der[:MAX_SERVED])).hexdigest()
             key = f"{digest}|{int(now.timestamp() // VERDICT_TTL_SECONDS)}"
             cached = self.resources.verdict_cache.get(key)
             if isinstance(cached, Judgement):
@@ -300,7 +301,9 @@ class ProbeContext:
     async def default_handshake(self, address: str, served_leaf: bytes) -> Handshake:
         """What a client sending no SNI gets on `address`: probed once per address and served certificate
         (for SERVER_CONFIG_TTL_SECONDS), not on every run; a timeout or connect failure is never kept."""
-        key = f"no-sni|{address}|{self.target.port}|{hashlib.sha256(served_leaf).hexdigest()}"
+        # The client certificate offered is part of the answer (a default vhost may demand one).
+        client = f"{self.target.client_cert}|{self.target.client_key}" if self.target.client_cert else ""
+        key = f"no-sni|{address}|{self.target.port}|{client}|{hashlib.sha256(served_leaf).hexdigest()}"
         return await self.across_runs(key, lambda: self._capture(address, None),
                                       keep=lambda hs: hs.status in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import time
 from dataclasses import dataclass
 
 import dns.asyncresolver
@@ -83,14 +84,18 @@ def _plain_servers(resolver: dns.asyncresolver.Resolver) -> list[tuple[str, int]
 
 async def _resolve_family(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str) -> FamilyAnswer:
     servers = _plain_servers(resolver)
+    lifetime = resolver.lifetime or resolver.timeout
     if servers:
+        start = time.monotonic()
         try:
-            outcome = await dnswire.lookup(servers, host, rdtype, resolver.timeout, resolver.lifetime or resolver.timeout)
+            outcome = await dnswire.lookup(servers, host, rdtype, resolver.timeout, lifetime)
         except dnswire.Unhandled:
-            pass  # not a plain answer: dnspython asks again and judges
+            # Not a plain answer: dnspython asks again and judges, within what is left of the lifetime (the
+            # stub may have waited on a silent server first).
+            lifetime = max(lifetime - (time.monotonic() - start), 0.05)
         else:
             return _from_outcome(outcome, host, rdtype)
-    return await _resolve_with_dnspython(resolver, host, rdtype)
+    return await _resolve_with_dnspython(resolver, host, rdtype, lifetime)
 
 
 def _from_outcome(outcome: dnswire.Outcome, host: str, rdtype: str) -> FamilyAnswer:
@@ -107,9 +112,10 @@ def _from_outcome(outcome: dnswire.Outcome, host: str, rdtype: str) -> FamilyAns
                         message=f"resolvers failed for {host}: {(outcome.detail or 'no answer')[:200]}")
 
 
-async def _resolve_with_dnspython(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str) -> FamilyAnswer:
+async def _resolve_with_dnspython(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str,
+                                  lifetime: float | None = None) -> FamilyAnswer:
     try:
-        answer = await resolver.resolve(host, rdtype, search=False)
+        answer = await resolver.resolve(host, rdtype, search=False, lifetime=lifetime)
     except dns.resolver.NXDOMAIN:
         return FamilyAnswer(rdtype, error="nxdomain", message=f"{host} does not exist (NXDOMAIN)")
     except dns.resolver.NoAnswer:

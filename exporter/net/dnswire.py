@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 QTYPES = {"A": 1, "AAAA": 28}
+_RDLENGTH = {1: 4, 28: 16}
 _CNAME, _CLASS_IN = 5, 1
 _MAX_CHAIN = 16  # CNAME hops followed inside one answer
 _MAX_POINTERS = 32  # compression pointers followed in one name: a loop must not spin
@@ -113,8 +114,10 @@ def decode_answer(msg: bytes, qid: int, name: str, qtype: int) -> Outcome | None
                 raise Unhandled("short record")
             if rclass == _CLASS_IN and rtype == _CNAME:
                 aliases[owner] = _read_name(msg, at)[0]
-            elif rclass == _CLASS_IN and rtype == qtype and rdlength in (4, 16):
-                family = socket.AF_INET if rdlength == 4 else socket.AF_INET6
+            elif rclass == _CLASS_IN and rtype == qtype:
+                if rdlength != _RDLENGTH[qtype]:
+                    raise Unhandled("address record of the wrong length")  # dnspython calls it malformed
+                family = socket.AF_INET if qtype == QTYPES["A"] else socket.AF_INET6
                 found.setdefault(owner, []).append((int.from_bytes(rdata, "big"), socket.inet_ntop(family, rdata)))
             at += rdlength
     except (IndexError, struct.error):
