@@ -83,9 +83,9 @@ async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckO
 async def _probe_address(target: Target, ctx: ProbeContext, hs: Handshake) -> AddressLegacy:
     if hs.status is not ConnectStatus.OK or not hs.chain_der:
         return await _probe_now(target, ctx, hs)
-    # Protocols and suites are the server's configuration: one probe per address, port, negotiated version
-    # and certificate serves every target behind it for a while (a fleet behind one load balancer).
-    # The probes send this target's SNI: a server may set protocols per name while serving one wildcard.
+    # Protocols and suites are the server's configuration: one probe set per address, port, name (the probes
+    # send it as SNI, and a server may set protocols per name while serving one wildcard), negotiated
+    # version and certificate serves the runs of the next 15 minutes, and every target with that name.
     key = (f"legacy|{hs.address}|{target.port}|{ctx.default_sni()}|{hs.version}|"
            f"{hashlib.sha256(hs.chain_der[0]).hexdigest()}")
     return await ctx.across_runs(key, lambda: _probe_now(target, ctx, hs))

@@ -240,6 +240,8 @@ class ProbeContext:
 
             # A task of its own: one caller's run timing out must not cancel it for the others.
             future = in_flight[key] = asyncio.ensure_future(work())
+            # Retrieved here too: when every caller timed out first, nobody else reads a failure.
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
         return await asyncio.shield(future)
 
     async def tls12_flight(self, address: str) -> hello.Flight | None:
