@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
 from typing import Any, NoReturn
 
+from exporter.aio import loop_factory
 from exporter.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE = 0, 1, 2
@@ -31,17 +31,6 @@ def add_event_loop(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime.event-loop", dest="event_loop", default="uvloop", choices=("uvloop", "asyncio"),
                         help="uvloop (default, when installed: ~1.2x the TLS handshakes per CPU second) or "
                              "the standard library's loop")
-
-
-def loop_factory(name: str = "asyncio") -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop to run on: uvloop when asked for and installed, else the standard one (None)."""
-    if name != "uvloop":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 def run_until_signalled(main_coro: Any, event_loop: str = "asyncio") -> None:

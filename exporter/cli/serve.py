@@ -45,6 +45,9 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--storage.state-save-interval", dest="state_save_interval", default="1m", metavar="DURATION",
                        help="how often to save the state file (default 1m)")
     add_event_loop(serve)
+    serve.add_argument("--runtime.workers", dest="workers", type=int, default=1, metavar="N",
+                       help="probe in N worker processes (default 1: in this process); for fleets of thousands, "
+                            "the number of cores")
     add_logging(serve)
 
 
@@ -83,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sslfault serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if not 1 <= args.workers <= 64:
+        print(f"sslfault serve: --runtime.workers must be 1 to 64, not {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         shard = shard_from_args(args)
     except ValueError as exc:
@@ -94,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         daemon = Daemon(config, args.config_file, state_file=args.state_file, shard=shard,
-                        state_save_seconds=save_every)
+                        state_save_seconds=save_every, workers=args.workers,
+                        worker_args=(args.log_level, args.log_format, args.event_loop))
         run_until_signalled(serve(daemon, args.listen, web_config, auto_reload), args.event_loop)
     except OSError as exc:
         print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)

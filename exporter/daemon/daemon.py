@@ -13,6 +13,7 @@ from exporter.daemon import statefile
 from exporter.daemon.filewatch import CertFileWatcher
 from exporter.daemon.fleet import Fleet
 from exporter.daemon.scheduler import Scheduler
+from exporter.daemon.workers import WorkerPool
 from exporter.discovery.sharding import Shard
 from exporter.engine.store import ResultsStore
 
@@ -25,8 +26,11 @@ class Daemon:
     """The daemon's state: config, results store, scheduler and file watcher."""
 
     def __init__(self, config: Config, config_path: str | None = None, state_file: str | None = None,
-                 shard: Shard | None = None, state_save_seconds: float = STATE_SAVE_SECONDS) -> None:
+                 shard: Shard | None = None, state_save_seconds: float = STATE_SAVE_SECONDS,
+                 workers: int = 1, worker_args: tuple[str, ...] = ()) -> None:
         self.config = config
+        self.workers = workers
+        self._worker_args = worker_args
         self.config_path = config_path
         self.state_file = state_file
         self.state_save_seconds = state_save_seconds
@@ -39,6 +43,10 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
 
     async def start(self) -> None:
+        if self.workers > 1:
+            pool = WorkerPool(self.workers, self.config, self._worker_args)
+            await pool.start()
+            self.scheduler.pool = pool
         await self.fleet.start(self.config)
         self.file_watcher.apply(self.config)
         if self.state_file:

@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from exporter.config import Config, Target
+from exporter.daemon.workers import WorkerPool
 from exporter.engine.context import Resources
 from exporter.engine.runner import run_target
 from exporter.engine.store import ResultsStore
@@ -56,6 +57,7 @@ class Scheduler:
         self._prepared: Resources | None = None  # built by prepare() for the config a reload is about to apply
         self.limits: Limits | None = None
         self.on_result: Callable[[Target, dict[str, CheckResult], dict[str, CheckResult] | None], None] | None = None
+        self.pool: WorkerPool | None = None  # probe worker processes (--runtime.workers), else runs in-process
 
     def start(self) -> None:
         self._scheduler.start()
@@ -63,6 +65,8 @@ class Scheduler:
     async def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        if self.pool:
+            await self.pool.close()
         if self.resources:
             await self.resources.close()
 
@@ -92,6 +96,8 @@ class Scheduler:
             self.limits = Limits(config.limits.max_concurrent_probes, config.limits.max_concurrent_per_host)
             if old_resources is not None:
                 old_resources.retire()  # closed when the runs still holding it finish
+            if self.pool is not None:
+                self.pool.configure(config)
         else:
             old_resources.config = config
         for name in set(self._targets) - set(by_name):
@@ -113,6 +119,8 @@ class Scheduler:
         assert self.resources is not None and self.limits is not None
 
         async def work() -> dict[str, CheckResult]:
+            if self.pool is not None:
+                return await self.pool.run_target(target)
             # The resources current when the run starts, held until it ends (a reload may retire them).
             async with self.resources.use() as resources:  # type: ignore[union-attr]  # set by apply() before any job runs
                 return await self._run(target, resources)

@@ -22,15 +22,19 @@ def _series(text: str, prefix: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
-@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
-def test_serve_probes_the_lab_and_serves_metrics(lab: Lab, tmp_path: Path, event_loop: str) -> None:
-    """Every lab verdict, on uvloop (the default) and on the standard library's loop."""
+@pytest.mark.parametrize("runtime", ["uvloop", "asyncio", "workers"])
+def test_serve_probes_the_lab_and_serves_metrics(lab: Lab, tmp_path: Path, runtime: str) -> None:
+    """Every lab verdict, on uvloop (the default), on the standard library's loop, and in two probe
+    worker processes."""
     config = lab_config_dict(lab, interval="1m", timeout="3s")
-    flags = ("--runtime.event-loop", "asyncio") if event_loop == "asyncio" else ()
-    proc, base = start_exporter(config, tmp_path, extra_args=flags)
+    flags = {"uvloop": (), "asyncio": ("--runtime.event-loop", "asyncio"), "workers": ("--runtime.workers", "2")}
+    proc, base = start_exporter(config, tmp_path, extra_args=flags[runtime])
     try:
         assert wait_for(lambda: http_get(f"{base}/-/healthy")[0] == 200, 15, "/-/healthy")
-        assert f"event_loop={event_loop}" in (tmp_path / "sslfault.log").read_text()
+        log_text = (tmp_path / "sslfault.log").read_text()
+        assert f"event_loop={'asyncio' if runtime == 'asyncio' else 'uvloop'}" in log_text
+        workers = _children(proc.pid)
+        assert len(workers) == (2 if runtime == "workers" else 0), workers
         wait_for(lambda: http_get(f"{base}/-/ready")[0] == 200, 30, "every target probed once (/-/ready)")
         status, text = http_get(f"{base}/metrics")
         assert status == 200
@@ -70,6 +74,21 @@ def test_serve_probes_the_lab_and_serves_metrics(lab: Lab, tmp_path: Path, event
     finally:
         stop_process(proc)
     assert proc.returncode in (0, -signal.SIGTERM), (tmp_path / "sslfault.log").read_text()[-3000:]
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"], "workers outlived serve"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def _post(url: str) -> tuple[int, str]:
