@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from exporter.aio import tune_gc
 from exporter.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"sslfault serve: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    tune_gc()
     try:
         daemon = Daemon(config, args.config_file, state_file=args.state_file, shard=shard,
                         state_save_seconds=save_every, workers=args.workers,

@@ -14,7 +14,7 @@ import socket
 import sys
 from typing import Any
 
-from exporter.aio import loop_factory
+from exporter.aio import loop_factory, tune_gc
 from exporter.config import Config
 from exporter.daemon.workers import encode, read_message
 from exporter.engine.context import Resources
@@ -86,6 +86,7 @@ def main(argv: list[str]) -> int:
     """argv: FD [LOG_LEVEL LOG_FORMAT EVENT_LOOP]"""
     fd, level, form, event_loop = (argv + ["", "warning", "logfmt", "uvloop"][len(argv):])[:4]
     setup_logging(level, form)
+    tune_gc()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
         runner.run(_until_terminated(int(fd)))
