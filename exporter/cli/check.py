@@ -18,6 +18,7 @@ from exporter.catalog.faults import Severity
 from exporter.cli.common import EXIT_USAGE, add_logging, load_or_report
 from exporter.config import Config, Target
 from exporter.daemon.scheduler import Limits
+from exporter.discovery.file_sd import discovered_targets
 from exporter.engine.context import Resources
 from exporter.engine.runner import run_target
 from exporter.engine.store import ResultsStore
@@ -26,7 +27,12 @@ from exporter.views import TargetView, target_view
 
 
 async def check_fleet(config: Config, out: TextIO, progress: bool) -> list[dict[str, Any]]:
-    targets = config.resolved_targets()
+    # The fleet serve would run: configured targets, then what the file_sd files give now (http_sd
+    # URLs are not fetched here).
+    discovered, errors = discovered_targets(config)
+    for error in errors:
+        out.write(f"file_sd: {error}; skipped\n")
+    targets = config.resolved_targets() + discovered
     store = ResultsStore()
     store.set_targets(targets)
     resources = Resources(config)

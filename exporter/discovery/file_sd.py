@@ -10,14 +10,19 @@ from __future__ import annotations
 import asyncio
 import glob
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from exporter.config import FileSdConfig, TargetConfig, _line_of, _LineLoader
+from exporter.config import Config, FileSdConfig, TargetConfig, _line_of, _LineLoader, resolve_target
 from exporter.discovery.groups import DiscoveryError, parse_groups
+from exporter.target import Target
+
+log = logging.getLogger(__name__)
 
 MAX_FILES = 1_000  # per file_sd entry; a glob that matches a whole disk must not swamp the exporter
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -149,6 +154,11 @@ class FileSdSource:
         """Re-read what changed; returns (targets changed, problems). Problems keep the last good targets."""
         async with self._lock:
             result = await asyncio.to_thread(scan, self.spec, self.files, now)
+            for path in sorted(set(self.files) - set(result.files)):
+                log.warning("file_sd file no longer matched (deleted or renamed): its targets are dropped",
+                            extra={"path": path, "targets": len(self.files[path].targets)})
+            for path in sorted(set(result.files) - set(self.files)):
+                log.info("file_sd file found", extra={"path": path, "targets": len(result.files[path].targets)})
             self.files = result.files
             return result.changed, result.errors
 
@@ -169,3 +179,26 @@ def check_all(specs: tuple[FileSdConfig, ...]) -> tuple[int, int, list[str]]:
         except DiscoveryError as exc:
             errors += exc.errors
     return targets, files, errors
+
+
+def discovered_targets(config: Config) -> tuple[list[Target], list[str]]:
+    """The targets the config's file_sd files give now, with the config's defaults, after the configured
+    ones (a configured name wins, as in serve), and the errors; for `sslfault check`."""
+    names = {t.name for t in config.resolved_targets()}
+    targets, errors = [], []
+    for path in dict.fromkeys(p for spec in config.discovery.file_sd for p in expand(spec)):
+        try:
+            found = read_file(path)
+        except DiscoveryError as exc:
+            errors += exc.errors
+            continue
+        for target_config in found:
+            try:
+                target = resolve_target(target_config, config.defaults)
+            except (ValidationError, ValueError) as exc:
+                errors.append(f"{path}: {target_config.host}: {str(exc).splitlines()[0]}")
+                continue
+            if target.name not in names:
+                names.add(target.name)
+                targets.append(target)
+    return targets, errors

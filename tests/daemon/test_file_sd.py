@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def write(path: Path, groups: list[dict[str, object]]) -> None:
     os.replace(tmp, path)
 
 
-async def test_watched_files_apply_like_a_reload(tmp_path: Path, fleet: Fleet) -> None:
+async def test_watched_files_apply_like_a_reload(tmp_path: Path, fleet: Fleet, caplog: pytest.LogCaptureFixture) -> None:
     web, db = tmp_path / "web.yml", tmp_path / "db.json"
     write(web, [{"targets": ["a.example.com", "b.example.com"], "labels": {"team": "web"}}])
     db.write_text(json.dumps([{"targets": ["db.example.com:5432"], "labels": {"checks": "reachability"}}]))
@@ -177,6 +178,26 @@ async def test_watched_files_apply_like_a_reload(tmp_path: Path, fleet: Fleet) -
     # A file that goes away takes its targets with it.
     db.unlink()
     await until(lambda: "db.example.com:5432" not in names(fleet), "the removed file's targets to go")
+    gone = [r for r in caplog.records if r.getMessage().startswith("file_sd file no longer matched")]
+    assert gone and gone[0].levelname == "WARNING" and gone[0].__dict__["path"] == str(db), "dropped silently"
+
+
+def test_check_runs_the_discovered_targets_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sslfault check` on a fleet known only from file_sd files is not an empty (passing) run."""
+    from exporter.cli.check import check_fleet
+    from exporter.discovery.file_sd import discovered_targets
+
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    write(sd / "a.yml", [{"targets": ["127.0.0.1:8443", "127.0.0.2:8443"], "labels": {"checks": "dns"}}])
+    (sd / "b.yml").write_text("- targets: [c.example.com\n")
+    config = config_for(sd, "targets:\n  - host: 127.0.0.2\n    port: 8443\n    checks: [dns]\n")
+    found, errors = discovered_targets(config)
+    assert [t.name for t in found] == ["127.0.0.1:8443"], "the configured target keeps its name"
+    assert len(errors) == 1 and "b.yml" in errors[0]
+    summaries = asyncio.run(check_fleet(config, sys.stdout, progress=False))
+    assert sorted(s["name"] for s in summaries) == ["127.0.0.1:8443", "127.0.0.2:8443"]
+    assert "b.yml" in capsys.readouterr().out
 
 
 async def test_configmap_symlink_swap_is_seen(tmp_path: Path, fleet: Fleet) -> None:
