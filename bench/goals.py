@@ -28,6 +28,21 @@ def _projected(r: dict[str, Any]) -> float:
 
 
 def goal_rows(results: dict[str, Any]) -> list[Row]:
+    """The goals per --runtime.workers setting the results hold (labelled when there are several)."""
+    settings = sorted({p["exporter"].get("workers", 1) for p in results["throughput"]}
+                      | {r.get("workers", 1) for r in results["rounds"]}) or [1]
+    rows: list[Row] = []
+    for workers in settings:
+        subset = {"throughput": [p for p in results["throughput"] if p["exporter"].get("workers", 1) == workers],
+                  "rounds": [r for r in results["rounds"] if r.get("workers", 1) == workers]}
+        for row in _goal_rows(subset):
+            if len(settings) > 1:
+                row["measure"] = f"[{workers} worker{'s' if workers > 1 else ''}] {row['measure']}"
+            rows.append(row)
+    return rows
+
+
+def _goal_rows(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     # Only runs with the issue's four checks answer the throughput goal (others are what-if runs).
     pairs = [p for p in results["throughput"] if p["exporter"].get("checks") in (None, ISSUE_CHECKS)]

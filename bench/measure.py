@@ -41,6 +41,39 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def tree(pid: int) -> list[int]:
+    """The process and its children (the probe workers of `--runtime.workers`)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            pids += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for each in tree(pid):
+        try:
+            total += cpu_seconds(each)
+        except OSError:
+            continue  # exited meanwhile
+    return total
+
+
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, peak RSS) summed over the process and its workers; the summed peaks bound the real peak."""
+    rss = peak = 0.0
+    for each in tree(pid):
+        try:
+            now, high = memory_mb(each)
+        except (OSError, KeyError):
+            continue
+        rss, peak = rss + now, peak + high
+    return rss, peak
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -70,6 +103,7 @@ def exporter_config(world: Fleet, targets: int, checks: list[str] | None, concur
 class Round:
     targets: int
     scraped: bool
+    workers: int = 1  # --runtime.workers: CPU and memory are summed over the process and its workers
     done: int = 0
     seconds: float = 0.0  # from the first /-/healthy answer until /-/ready (or the cut)
     startup_seconds: float = 0.0  # spawn to the first /-/healthy answer (config load, imports)
@@ -157,9 +191,9 @@ async def _watch_round(world: Fleet, proc: subprocess.Popen[bytes], round_: Roun
             await asyncio.sleep(0.05)
         t0 = time.monotonic()
         round_.startup_seconds = t0 - started
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0 = tree_cpu_seconds(proc.pid)
         servers0 = sum(cpu_seconds(pid) for pid in world.server_pids())
-        round_.rss_start_mb = memory_mb(proc.pid)[0]
+        round_.rss_start_mb = tree_memory_mb(proc.pid)[0]
         if on_running:
             on_running(proc.pid)
         stop = asyncio.Event()
@@ -187,11 +221,11 @@ async def _watch_round(world: Fleet, proc: subprocess.Popen[bytes], round_: Roun
                 break
             await asyncio.sleep(0.25)
         round_.seconds = time.monotonic() - t0
-        round_.cpu_seconds = cpu_seconds(proc.pid) - cpu0
+        round_.cpu_seconds = tree_cpu_seconds(proc.pid) - cpu0
         round_.server_cpu_seconds = sum(cpu_seconds(pid) for pid in world.server_pids()) - servers0
         round_.done = round_.targets - waiting
         round_.cut = waiting > 0
-        round_.rss_end_mb, round_.peak_rss_mb = memory_mb(proc.pid)
+        round_.rss_end_mb, round_.peak_rss_mb = tree_memory_mb(proc.pid)
         stop.set()
         if scraper:
             await scraper
@@ -204,22 +238,23 @@ async def _watch_round(world: Fleet, proc: subprocess.Popen[bytes], round_: Roun
             round_.error_samples.append(f"{target} {check}: {result['error_kind']}: {result['error']} "
                                         f"(after {result['duration_seconds']:.2f} s)")
         # Kept apart from the round's peak: in an unscraped round this one render is the only scrape.
-        round_.peak_after_scrape_mb = memory_mb(proc.pid)[1]
+        round_.peak_after_scrape_mb = tree_memory_mb(proc.pid)[1]
 
 
-def exporter_round(world: Fleet, targets: int, *, scraped: bool, checks: list[str] | None = None,
+def exporter_round(world: Fleet, targets: int, *, scraped: bool, checks: list[str] | None = None, workers: int = 1,
                    concurrency: int | None = None, cut_seconds: float = 1200.0,
                    on_running: Any = None) -> Round:
     """Start `sslfault serve` on `targets` fleet names, wait for one full round, stop it."""
     config = world.workdir / f"exporter-{targets}.yaml"
     config.write_text(yaml.safe_dump(exporter_config(world, targets, checks, concurrency), sort_keys=False))
     log = world.workdir / f"exporter-{targets}.log"
-    round_ = Round(targets, scraped)
+    round_ = Round(targets, scraped, workers)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "lab")])}
     started = time.monotonic()
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve", "--config.file", str(config),
-                                 "--web.listen-address", world.exporter_listen, "--log.level", "warning"],
+                                 "--web.listen-address", world.exporter_listen, "--log.level", "warning",
+                                 "--runtime.workers", str(workers)],
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         asyncio.run(_watch_round(world, proc, round_, cut_seconds, started, on_running))

@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--throughput-checks", default=",".join(THROUGHPUT_CHECKS),
                         help="the exporter's checks in the throughput run (the issue's four by default)")
     parser.add_argument("--concurrency", type=int, default=50, help="probes in flight in the throughput run")
+    parser.add_argument("--workers", default="1",
+                        help="comma-separated --runtime.workers values to run the exporter with (e.g. 1,2)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (report the range)")
     parser.add_argument("--idle", action="store_true", help="also run each size without scraping")
     parser.add_argument("--cut", type=float, default=1200.0, help="stop a round after this many seconds")
@@ -63,9 +65,10 @@ def _range(values: list[float], fmt: str = "{:.0f}") -> str:
 def print_throughput(pairs: list[dict[str, Any]]) -> None:
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for pair in pairs:
-        groups.setdefault(tuple(pair["exporter"].get("checks") or THROUGHPUT_CHECKS), []).append(pair)
-    for checks, group in groups.items():
-        _print_throughput(list(checks), group)
+        key = (*(pair["exporter"].get("checks") or THROUGHPUT_CHECKS), f"workers={pair['exporter'].get('workers', 1)}")
+        groups.setdefault(key, []).append(pair)
+    for key, group in groups.items():
+        _print_throughput(list(key[:-1]), group)
 
 
 def _print_throughput(checks: list[str], pairs: list[dict[str, Any]]) -> None:
@@ -75,7 +78,9 @@ def _print_throughput(checks: list[str], pairs: list[dict[str, Any]]) -> None:
     print(f"\nTLS probe throughput: {n} targets, concurrency {c} (exporter: {', '.join(checks)}; "
           f"blackbox: tcp+tls module), {len(pairs)} run(s)")
     print(f"  {'':22}{'targets/s':>14}{'CPU ms/target':>16}{'failed':>8}{'nginx+knot CPU ms/target':>26}")
-    print(f"  {'ssl-fault-exporter':22}{_range([e['throughput'] for e in ex]):>14}"
+    workers = ex[0].get("workers", 1)
+    name = "ssl-fault-exporter" if workers == 1 else f"exporter, {workers} workers"
+    print(f"  {name:22}{_range([e['throughput'] for e in ex]):>14}"
           f"{_range([e['cpu_ms_per_target'] for e in ex], '{:.2f}'):>16}"
           f"{max(sum(e['check_errors'].values()) for e in ex):>8}"
           f"{_range([e.get('server_cpu_ms_per_target', float('nan')) for e in ex], '{:.2f}'):>26}")
@@ -90,16 +95,16 @@ def print_rounds(rounds: list[dict[str, Any]]) -> None:
     if not rounds:
         return
     print("\nFull round, default checks (time from the first /-/healthy to /-/ready; scraped = GET /metrics every 1 s)")
-    head = (f"  {'targets':>8} {'scraped':>7} {'runs':>4} {'round s':>11} {'done':>11} {'peak RSS MB':>12} "
+    head = (f"  {'targets':>8} {'scraped':>7} {'workers':>7} {'runs':>4} {'round s':>11} {'done':>11} {'peak RSS MB':>12} "
             f"{'CPU ms/tgt':>11} {'nginx+knot':>10} {'RSS KB/tgt':>11} {'expo B/tgt':>11} {'series/tgt':>10} "
             f"{'scrape p50 ms':>13} {'p99 ms':>11} {'MB/scrape':>10} {'faults':>7} {'errors':>7}")
     print(head)
-    groups: dict[tuple[int, bool], list[dict[str, Any]]] = {}
+    groups: dict[tuple[int, bool, int], list[dict[str, Any]]] = {}
     for r in rounds:
-        groups.setdefault((r["targets"], r["scraped"]), []).append(r)
-    for (n, scraped), rs in groups.items():
+        groups.setdefault((r["targets"], r["scraped"], r.get("workers", 1)), []).append(r)
+    for (n, scraped, workers), rs in groups.items():
         cut = " (cut)" if any(r["cut"] for r in rs) else ""
-        print(f"  {n:>8} {'yes' if scraped else 'no':>7} {len(rs):>4} {_range([r['seconds'] for r in rs]) + cut:>11} "
+        print(f"  {n:>8} {'yes' if scraped else 'no':>7} {workers:>7} {len(rs):>4} {_range([r['seconds'] for r in rs]) + cut:>11} "
               f"{_range([r['done'] for r in rs]):>11} {_range([r['peak_rss_mb'] for r in rs]):>12} "
               f"{_range([r['cpu_ms_per_target'] for r in rs], '{:.1f}'):>11} "
               f"{_range([r.get('server_cpu_ms_per_target', float('nan')) for r in rs], '{:.1f}'):>10} "
@@ -172,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     checks = [c.strip() for c in args.throughput_checks.split(",") if c.strip()]
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()] or [1]
     names = max([*sizes, args.throughput_targets, args.profile])
     started = time.time()
     out: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -185,25 +191,30 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeat if args.throughput_targets else 0):
             # Alternate who goes first, so a noisy neighbour does not always hit the same one.
             order = ("blackbox", "exporter") if rep % 2 == 0 else ("exporter", "blackbox")
-            pair: dict[str, Any] = {}
+            blackbox: dict[str, Any] = {}
+            exporters: list[dict[str, Any]] = []
             for who in order:
                 if who == "blackbox":
-                    pair["blackbox"] = blackbox_run(world, args.throughput_targets, args.concurrency).summary()
-                else:
-                    pair["exporter"] = exporter_round(world, args.throughput_targets, scraped=False,
-                                                      checks=checks, concurrency=args.concurrency,
-                                                      cut_seconds=args.cut).summary()
-                    pair["exporter"]["checks"] = checks
-            out["throughput"].append(pair)
-            print(f"throughput run {rep + 1}: exporter {pair['exporter']['throughput']:.0f}/s, "
-                  f"blackbox {pair['blackbox']['throughput']:.0f}/s", flush=True)
+                    blackbox = blackbox_run(world, args.throughput_targets, args.concurrency).summary()
+                    continue
+                for workers in worker_counts:
+                    exporter = exporter_round(world, args.throughput_targets, scraped=False, checks=checks,
+                                              workers=workers, concurrency=args.concurrency,
+                                              cut_seconds=args.cut).summary()
+                    exporters.append(exporter | {"checks": checks})
+            for exporter in exporters:
+                out["throughput"].append({"exporter": exporter, "blackbox": blackbox})
+                print(f"throughput run {rep + 1}: exporter ({exporter['workers']} worker(s)) "
+                      f"{exporter['throughput']:.0f}/s, blackbox {blackbox['throughput']:.0f}/s", flush=True)
         for size in sizes:
             for scraped in (True, False) if args.idle else (True,):
                 for rep in range(args.repeat):
-                    r = exporter_round(world, size, scraped=scraped, cut_seconds=args.cut).summary()
-                    out["rounds"].append(r)
-                    print(f"round {size}{' scraped' if scraped else ''} run {rep + 1}: {r['seconds']:.1f} s, "
-                          f"{r['done']} done, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+                    for workers in worker_counts:
+                        r = exporter_round(world, size, scraped=scraped, workers=workers,
+                                           cut_seconds=args.cut).summary()
+                        out["rounds"].append(r)
+                        print(f"round {size}{' scraped' if scraped else ''} ({workers} worker(s)) run {rep + 1}: "
+                              f"{r['seconds']:.1f} s, {r['done']} done, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
         if args.profile:
             raw = world.workdir / "profile.txt"
             recorder = Recorder(raw)

@@ -64,7 +64,10 @@ async def serve(fd: int) -> None:
             except (asyncio.IncompleteReadError, ConnectionError):
                 return  # the parent is gone
             if message[0] == "settings":
+                first = runner.resources is None
                 runner.settings(message[1])
+                if first:
+                    writer.write(encode(("ready", 0, None)))
             elif message[0] == "run":
                 runner.run(message[1], message[2])
     finally:

@@ -36,6 +36,7 @@ FRAME = struct.Struct("!I")
 MAX_FRAME = 64 * 1024 * 1024  # a results message is a few KiB; anything near this is a bug
 GRACE_SECONDS = 30.0  # beyond a target's own timeout before the parent stops waiting for a run
 RESTART_DELAY_SECONDS = 1.0
+READY_SECONDS = 60.0  # a worker imports the exporter and builds its resources (trust roots) first
 
 
 def resource_settings(config: Config) -> dict[str, Any]:
@@ -96,6 +97,13 @@ class WorkerPool:
             child.close()
         reader, worker.writer = await asyncio.open_unix_connection(sock=parent)
         worker.writer.write(encode(("settings", self._settings)))
+        try:
+            async with asyncio.timeout(READY_SECONDS):  # imported and holding its resources
+                ready = await read_message(reader)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            ready = ("failed", 0, f"{type(exc).__name__}: {exc}")
+        if ready[0] != "ready":
+            log.error("probe worker did not start", extra={"worker": worker.index, "error": str(ready[2])[:300]})
         worker.reader_task = asyncio.get_running_loop().create_task(self._read(worker, reader))
         log.info("probe worker started", extra={"worker": worker.index, "pid": worker.process.pid})
 
