@@ -38,12 +38,17 @@ from exporter.models import CheckStatus
 STATUS_PORT = 8080
 
 
-def start_nginx(world: Fleet) -> Path:
-    """nginx as the fleet's, plus an access log with connection serials and stub_status on .9:8080."""
+CARD = '<div class="card"><a href="/p/1"><img src="/logo.svg" alt="x"></a><p>Some <b>text</b> and <i>more</i>.</p></div>\n'
+
+
+def start_nginx(world: Fleet, page_kb: int) -> Path:
+    """nginx as the fleet's, plus an access log with connection serials and stub_status on .9:8080; with
+    page_kb, the page grows to about that size with markup (as real pages: tags, not just text)."""
     www, temp, tls = world.workdir / "www", world.workdir / "nginx-tmp", world.workdir / "tls"
     www.mkdir()
     temp.mkdir()
-    (www / "index.html").write_text(PAGE.format(filler="healthy " * 200))
+    filler = "healthy " * 200 + "</p>" + CARD * (page_kb * 1024 // len(CARD)) + "<p>"
+    (www / "index.html").write_text(PAGE.format(filler=filler))
     (www / "style.css").write_text("body { font-family: sans-serif; }\n")
     (www / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>')
     access = world.workdir / "access.log"
@@ -152,6 +157,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2, help="the first has cold caches (no-SNI, legacy TLS)")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--page-kb", type=int, default=0, help="grow the page by this many KiB of markup")
     parser.add_argument("--checks", help="comma-separated (default: the default checks)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
@@ -162,7 +168,7 @@ def main() -> None:
     try:
         world.network = _free_network()
         world._pki()
-        access = start_nginx(world)
+        access = start_nginx(world, args.page_kb)
         world._knot()
         config = Config.model_validate(exporter_config(world, args.targets, args.checks.split(',') if args.checks else None,
                                                               args.concurrency))

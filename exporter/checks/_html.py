@@ -188,23 +188,27 @@ def upgrades_insecure_requests(policies: list[str]) -> bool:
 # -- the title (the http check compares the titles of a page served over HTTP and HTTPS) ---------------
 
 _TITLE_START = re.compile(r"<title", re.I)
-_TITLE_END = re.compile(r"</title[\t\n\f\r />]", re.I)  # ends a <title>'s text (RCDATA) and an SVG <title>
+_TITLE_END = re.compile(r"</title[\t\n\f\r />]", re.I)  # ends the text of a <title> (RCDATA)
 _TITLE_TRIES = 3  # </title> end tags tried before parsing the whole page (earlier ones may sit in comments)
 
 
-def _first_title(html: str) -> tuple[bool, str | None]:
+def _first_title(html: str, in_head: bool = False) -> tuple[bool, str | None]:
+    """Whether lexbor finds a <title> (with in_head: the first one, in <head>), and its text."""
     text, _ = bounded_html(html)  # hostile nesting costs lexbor quadratic time
     node = LexborHTMLParser(text).css_first("title")
-    return node is not None, " ".join(node.text().split()) if node is not None else None
+    if node is None or (in_head and (node.parent is None or node.parent.tag != "head")):
+        return False, None
+    return True, " ".join(node.text().split())
 
 
 def quick_title(html: str, max_chars: int) -> tuple[bool, str | None]:
     """(True, the first <title>'s text or None) when known from the page's first max_chars characters,
     else (False, None).
 
-    A parser builds the same tree from a page's start as from the whole page up to that point, so a
-    <title> closed within the start is the page's first: the start is parsed up to a </title> end tag.
-    A title sits at the top of a page, and the rest can be megabytes."""
+    A parser builds the same tree from a page's start as from the whole page up to that point, and what
+    it puts in <head> stays there, first in the document: a <title> in <head> whose end tag is within the
+    start is the page's first title, its text complete. A title sits at the top of a page, and the rest
+    can be megabytes. (A <title> elsewhere, in <body> or <svg>, can grow or be dropped by what follows.)"""
     if _TITLE_START.search(html) is None:
         return True, None  # no <title> start tag anywhere: no title element
     parsed = 0
@@ -212,7 +216,7 @@ def quick_title(html: str, max_chars: int) -> tuple[bool, str | None]:
         parsed += end.end()
         if tries == _TITLE_TRIES or parsed > max_chars:
             break
-        found, title = _first_title(html[:end.end()])
+        found, title = _first_title(html[:end.end()], in_head=True)
         if found:
             return True, title
     return False, None

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
 
 COMPARE_MAX_BYTES = 256 * 1024  # enough for a title and a size; pages are not kept
-QUICK_TITLE_CHARS = 8 * 1024  # parsed on the event loop for a title (~1 ms at most); more goes to a thread
+QUICK_TITLE_CHARS = 8 * 1024  # parsed on the event loop for a title (at most ~1.3 ms); more goes to a thread
 HTTP_SHARE = PAGE_FETCH_SHARE  # of the target's timeout, for each request (the most a shared page may take)
 CONNECT_SHARE = 0.8  # of a plain-HTTP request's time, for the TCP connect: no connect by then = nothing listens
 _MAX_AGE = re.compile(r"""(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)""", re.I)
