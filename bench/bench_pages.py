@@ -133,14 +133,16 @@ async def rounds(world: Fleet, config: Config, access: Path, args: argparse.Name
             lines = log_lines(access)[before_lines:]
             connections = {(words[0], words[1]) for words in lines}
             per_port = collections.Counter(port for _, port in connections)
+            # Serials count accepts: a higher one was opened in this round (not kept alive from an earlier one).
+            new_per_port = collections.Counter(port for serial, port in connections if int(serial) > before_accepts)
             requests = collections.Counter(f"{words[1]} {words[2]} {words[3]}" for words in lines)
             total = accepted(world) - before_accepts
             n = args.targets
             figures = {
                 "round": number, "targets": n, "cpu_ms_per_target": 1000 * cpu / n, "wall_seconds": wall,
-                "connections_per_target": total / n,
-                "tls_connections_per_target": (total - per_port["80"]) / n,
-                "tls_connections_with_requests_per_target": per_port["443"] / n,
+                "connections_per_target": total / n,  # opened in this round, on every port
+                "tls_connections_per_target": (total - new_per_port["80"]) / n,
+                "tls_connections_with_requests_per_target": per_port["443"] / n,  # used (opened or kept alive)
                 "plain_connections_per_target": per_port["80"] / n,
                 "requests_per_target": {k: v / n for k, v in sorted(requests.items())},
                 "outcomes": dict(outcomes),
