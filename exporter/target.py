@@ -7,6 +7,7 @@ pydantic model, declared in its plugin and carried in `settings` by check name.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import TypeVar
@@ -52,8 +53,15 @@ class Target:
 
     @property
     def is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
+        return _is_ip(self.host)
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_ip(host: str) -> bool:
+    # Asked by every check of every run (the SNI to send): parsed once per host name.
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "exporter"
 # Lowest first; a module may import its own layer and the ones below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.catalog", "exporter.models", "exporter.errors", "exporter.config_types", "exporter.target",
-     "exporter.logs", "exporter"),
+     "exporter.logs", "exporter.aio", "exporter"),
     ("exporter.net", "exporter.pki"),
     ("exporter.certfiles",),
     ("exporter.checks",),

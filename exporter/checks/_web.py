@@ -34,8 +34,7 @@ async def client_cert_gate(ctx: ProbeContext, address: str) -> None:
     """Raise CannotJudge when `address` asks for a client certificate and the target configures none."""
     if ctx.target.client_cert:
         return
-    flight = await ctx.tls12_flight(address)
-    if flight is not None and flight.cert_requested:
+    if await ctx.cert_requested(address):
         raise CannotJudge(ErrorKind.CLIENT_CERT,
                           f"{address} demands a client certificate and the target configures none "
                           "(client_cert, client_key): the HTTPS answers cannot be judged")

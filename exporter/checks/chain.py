@@ -17,7 +17,7 @@ from cryptography import x509
 from exporter.checks._metrics import CHAIN_NOT_AFTER
 from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings, Sample
 from exporter.models import CheckOutcome, FaultId, Finding
-from exporter.pki.certinfo import crypto_findings, describe, key_family
+from exporter.pki.certinfo import crypto_findings, describe, key_family, load_der
 from exporter.pki.paths import MAX_SERVED, Judgement, ServedShape, served_shape
 from exporter.pki.verify import Issue, Problem, self_signed
 from exporter.target import Target
@@ -48,23 +48,24 @@ class ChainResult:
 async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     findings: list[Finding] = []
     results: list[AddressChain] = []
-    judged: dict[tuple[bytes, ...], tuple[list[Finding], AddressChain]] = {}
     for hs in await ctx.served_handshakes():
-        if hs.chain_der in judged:  # many addresses behind one name usually serve the same chain
-            same_findings, same = judged[hs.chain_der]
-            findings += [replace(f, address=hs.address) for f in same_findings]
-            results.append(replace(same, address=hs.address))
-            continue
         try:
-            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_SERVED]]
             judgement = await ctx.judged_chain(hs)
         except ValueError as exc:
             # Garbage from a broken or hostile server: no client can build a path from it.
             findings.append(Finding(FaultId.CERT_UNTRUSTED,
                                     f"the server sent a certificate that cannot be parsed: {exc}", hs.address))
             continue
-        address_findings, result = _judge(chain, judgement, hs)
-        judged[hs.chain_der] = (address_findings, result)
+        # Judged once per chain and verdict (shared by every address and target sending it), then given
+        # this address. The verdict is keyed by the examined certificates only; how many were sent in all
+        # is part of what is judged here, so it is part of this key.
+        derived_key = f"chain|{len(hs.chain_der)}"
+        derived = judgement.derived.get(derived_key)
+        if derived is None:
+            chain = [load_der(der) for der in hs.chain_der[:MAX_SERVED]]
+            derived = judgement.derived[derived_key] = _judge(chain, judgement, hs)
+        address_findings = [replace(f, address=hs.address) for f in derived[0]]
+        result = replace(derived[1], address=hs.address)
         findings += address_findings
         results.append(result)
     return CheckOutcome(tuple(findings), ChainResult(tuple(results)))

@@ -16,6 +16,7 @@ handshake fails) is still named for what it offers.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,18 @@ async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckO
 
 
 async def _probe_address(target: Target, ctx: ProbeContext, hs: Handshake) -> AddressLegacy:
+    if hs.status is not ConnectStatus.OK or not hs.chain_der:
+        return await _probe_now(target, ctx, hs)
+    # Protocols and suites are the server's configuration: one probe set per address, port, name (the probes
+    # send it as SNI, and a server may set protocols per name while serving one wildcard), negotiated
+    # version and certificate serves the runs of the next 15 minutes, and every target with that name.
+    key = (f"legacy|{hs.address}|{target.port}|{ctx.default_sni()}|{hs.version}|"
+           f"{hashlib.sha256(hs.chain_der[0]).hexdigest()}")
+    return await ctx.across_runs(key, lambda: _probe_now(target, ctx, hs))
+
+
+async def _probe_now(target: Target, ctx: ProbeContext, hs: Handshake) -> AddressLegacy:
+    # Shared with other runs: uses nothing memoised in this run's context, which ends with the run.
     served = hs.status is ConnectStatus.OK
     legacy = _legacy_versions(target, ctx, hs.address) if served else _none()
     modern = _modern(target, ctx, hs) if served else _none()
@@ -152,12 +165,10 @@ async def _ciphers(target: Target, ctx: ProbeContext,
     """(insecure suites, DHE group bits, forward secrecy, AEAD) the server accepts over TLS up to 1.2."""
     address = hs.address
     secure, insecure, dhe, fs, aead = await asyncio.gather(
-        ctx.tls12_flight(address), _insecure_suites(target, ctx, address),
+        _offer(target, ctx, address, select(insecure=False)), _insecure_suites(target, ctx, address),
         _offer(target, ctx, address, select(insecure=False, kx=("dhe",))),
         _offer(target, ctx, address, select(insecure=False, kx=("dhe", "ecdhe"))),
         _offer(target, ctx, address, select(insecure=False, aead=True)))
-    if secure is None:
-        raise CannotJudge(ErrorKind.NETWORK, f"{address}: the TLS 1.2 ClientHello got no answer")
     dh_bits = dhe.dh_bits if dhe.outcome == "accepted" else None
     if secure.outcome != "accepted" or hs.version == "TLSv1.3":
         # No secure suite up to TLS 1.2 (a TLS 1.3-only server: every suite is AEAD and forward secret;

@@ -1,15 +1,16 @@
 """Reachability: TCP connect and TLS handshake on every resolved address, and whether the server
-demands a client certificate (seen in the clear TLS 1.2 flight, see net/hello).
+demands a client certificate (seen in the handshake itself; when the server aborts it for want of
+one, in a clear-text TLS 1.2 flight, see net/hello).
 
 A server that demands a client certificate the target does not configure is reported as such,
 not as a failed handshake: the handshake fails only for want of the certificate."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exporter.aio import all_of
 from exporter.checks.base import AddressFacts, CheckPlugin, Facts, NoSettings
 from exporter.errors import CannotJudge
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
@@ -36,7 +37,7 @@ class AddressReach:
     status: str  # ConnectStatus value
     connect_seconds: float
     handshake_seconds: float
-    client_cert_requested: bool | None = None  # None: unknown (no TLS 1.2 answer, e.g. a TLS 1.3-only server)
+    client_cert_requested: bool | None = None  # None: unknown (no handshake, no TLS 1.2 answer)
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class ReachabilityResult:
 async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckOutcome:
     addresses = await ctx.addresses()
     sni = ctx.default_sni()
-    handshakes = await asyncio.gather(*(ctx.handshake(a, sni) for a in addresses))
-    requested = await asyncio.gather(*(_cert_requested(ctx, h) for h in handshakes))
+    handshakes = await all_of([ctx.handshake(a, sni) for a in addresses])
+    requested = await all_of([_cert_requested(ctx, h) for h in handshakes])
     findings = []
     for hs, asked in zip(handshakes, requested, strict=True):
         fault = _FAULT_BY_STATUS.get(hs.status)
@@ -75,8 +76,7 @@ async def run(target: Target, settings: NoSettings, ctx: ProbeContext) -> CheckO
 async def _cert_requested(ctx: ProbeContext, hs: Handshake) -> bool | None:
     if hs.status not in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED):
         return None
-    flight = await ctx.tls12_flight(hs.address)
-    return flight.cert_requested if flight is not None and flight.outcome == "accepted" else None
+    return await ctx.cert_requested(hs.address)
 
 
 def _facts(result: ReachabilityResult) -> Facts:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from cryptography import x509
 from pydantic import Field
 
+from exporter.aio import all_of
 from exporter.checks._metrics import CERT_INFO, CERT_NOT_AFTER, CERT_NOT_BEFORE, leaf_samples
 from exporter.checks.base import AddressFacts, CheckPlugin, Facts, MetricSpec, Sample, Settings
 from exporter.errors import InvalidResponse
@@ -22,11 +23,12 @@ from exporter.models import CheckOutcome, FaultId, Finding
 from exporter.net.tls import ConnectStatus, Handshake
 from exporter.pki.certinfo import (
     CertSummary,
-    crypto_findings,
+    crypto_findings_of,
     describe,
     lifetime_finding,
+    load_der,
     san_names,
-    summarize,
+    summary_of,
     validity_findings,
 )
 from exporter.pki.names import covers
@@ -66,7 +68,7 @@ async def run(target: Target, settings: TlsSettings, ctx: ProbeContext) -> Check
     if ctx.default_sni() is not None:
         for hs in served:
             asyncio.ensure_future(ctx.default_handshake(hs.address, hs.chain_der[0]))
-    judged = await asyncio.gather(*(_judge_address(hs, target, settings, ctx, now) for hs in served))
+    judged = await all_of([_judge_address(hs, target, settings, ctx, now) for hs in served])
     findings = [f for address_findings, _ in judged for f in address_findings]
     per_address = [address for _, address in judged]
     return CheckOutcome(tuple(findings), TlsResult(tuple(per_address)))
@@ -74,7 +76,7 @@ async def run(target: Target, settings: TlsSettings, ctx: ProbeContext) -> Check
 
 def _parses(der: bytes) -> bool:
     try:
-        x509.load_der_x509_certificate(der)
+        load_der(der)
     except ValueError:
         return False
     return True
@@ -83,9 +85,9 @@ def _parses(der: bytes) -> bool:
 async def _judge_address(
     hs: Handshake, target: Target, settings: TlsSettings, ctx: ProbeContext, now: dt.datetime
 ) -> tuple[list[Finding], AddressTls]:
-    leaf = x509.load_der_x509_certificate(hs.chain_der[0])
+    leaf = load_der(hs.chain_der[0])
     findings = validity_findings(leaf, now, target.expiry_warning_days, hs.address)
-    findings += crypto_findings(leaf, "", hs.address)
+    findings += [replace(f, address=hs.address) for f in crypto_findings_of(hs.chain_der[0])]
     findings += await _lifetime(hs, leaf, settings, ctx)
     covered = covers(leaf, target.host)
     if not covered:
@@ -100,7 +102,7 @@ async def _judge_address(
         no_sni_subject, finding = _judge_default(default, target.host)
         if finding:
             findings.append(finding)
-    return findings, AddressTls(hs.address, hs.version, hs.cipher, summarize(leaf), no_sni_subject)
+    return findings, AddressTls(hs.address, hs.version, hs.cipher, summary_of(hs.chain_der[0]), no_sni_subject)
 
 
 async def _lifetime(hs: Handshake, leaf: x509.Certificate, settings: TlsSettings, ctx: ProbeContext) -> list[Finding]:
@@ -119,7 +121,7 @@ def _judge_default(hs: Handshake, host: str) -> tuple[str | None, Finding | None
     if hs.status is not ConnectStatus.OK or not hs.chain_der or not _parses(hs.chain_der[0]):
         detail = f"a client that sends no SNI cannot connect: {hs.error or 'unparsable certificate'}"
         return None, Finding(FaultId.SNI_DEFAULT_CERT_MISMATCH, detail, hs.address)
-    leaf = x509.load_der_x509_certificate(hs.chain_der[0])
+    leaf = load_der(hs.chain_der[0])
     if covers(leaf, host):
         return leaf.subject.rfc4514_string(), None
     names = ", ".join(san_names(leaf)) or "no subjectAltName"

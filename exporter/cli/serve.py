@@ -10,6 +10,7 @@ from typing import Any
 from exporter.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
+    add_event_loop,
     add_logging,
     check_listen,
     load_or_report,
@@ -43,6 +44,7 @@ def add_parser(sub: Any) -> None:
                             "$HOSTNAME=sslfault-2 is shard 2")
     serve.add_argument("--storage.state-save-interval", dest="state_save_interval", default="1m", metavar="DURATION",
                        help="how often to save the state file (default 1m)")
+    add_event_loop(serve)
     add_logging(serve)
 
 
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         daemon = Daemon(config, args.config_file, state_file=args.state_file, shard=shard,
                         state_save_seconds=save_every)
-        run_until_signalled(serve(daemon, args.listen, web_config, auto_reload))
+        run_until_signalled(serve(daemon, args.listen, web_config, auto_reload), args.event_loop)
     except OSError as exc:
         print(f"sslfault serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE

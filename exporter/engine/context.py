@@ -20,6 +20,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from exporter.aio import all_of
 from exporter.config import Config, LimitsConfig, Target
 from exporter.errors import DependencyError
 from exporter.net import hello
@@ -36,6 +37,7 @@ from exporter.net.tls import (
 )
 from exporter.pki.aia import AiaError, IssuerFetcher
 from exporter.pki.cache import TTLCache
+from exporter.pki.certinfo import load_der
 from exporter.pki.paths import MAX_SERVED, Judgement, judge_served
 from exporter.pki.roots import TrustStore, load_trust
 
@@ -43,8 +45,10 @@ __all__ = ["ProbeContext", "Resources", "TTLCache"]
 
 VERDICT_TTL_SECONDS = 60.0
 VERDICT_CACHE_ENTRIES = 4096
-NO_SNI_TTL_SECONDS = 3600.0
-NO_SNI_CACHE_ENTRIES = 16384
+# What a server's configuration decides (its no-SNI certificate, its protocols and suites) is probed once
+# per address, port and served certificate per this many seconds, for every target behind it.
+SERVER_CONFIG_TTL_SECONDS = 900.0
+ACROSS_RUNS_ENTRIES = 16384
 
 T = TypeVar("T")
 
@@ -75,7 +79,8 @@ class Resources:
         # Work that many targets or many runs share: a fleet behind one load balancer serves one chain,
         # and what a client without SNI gets changes with the server's configuration, not every run.
         self.verdict_cache = TTLCache(max_entries=VERDICT_CACHE_ENTRIES)
-        self.no_sni_cache = TTLCache(max_entries=NO_SNI_CACHE_ENTRIES)
+        self.across_runs_cache = TTLCache(max_entries=ACROSS_RUNS_ENTRIES)
+        self.in_flight: dict[str, asyncio.Future[Any]] = {}  # across-runs work being done now, by key
         self._session: aiohttp.ClientSession | None = None
         self._client_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
         self._verified: ssl.SSLContext | None = None
@@ -161,10 +166,12 @@ class ProbeContext:
 
     async def _memoised(self, key: Any, make: Callable[[], Awaitable[T]]) -> T:
         """Run `make` once per key per run; concurrent callers share the same result."""
-        future = self._memo.get(key)
+        future: asyncio.Future[T] | None = self._memo.get(key)
         if future is None:
             future = asyncio.ensure_future(make())
             self._memo[key] = future
+        elif future.done():
+            return future.result()  # the common case once a run is under way: no shield, no extra task
         return await asyncio.shield(future)
 
     async def resolution(self) -> Resolution:
@@ -181,21 +188,61 @@ class ProbeContext:
         return None if self.target.is_ip else self.target.host
 
     async def handshake(self, address: str, sni: str | None) -> Handshake:
+        """The capture handshake with `sni` on `address`, once per run (every check shares it)."""
+        return await self._memoised(("tls", address, sni), lambda: self._capture(address, sni))
+
+    async def _capture(self, address: str, sni: str | None) -> Handshake:
         timeout = self.target.timeout
         context = self.resources.capture_context(self.target)
+        first = await handshake(address, self.target.port, sni, connect_timeout=timeout * 0.4,
+                                handshake_timeout=timeout * 0.4, context=context)
+        if first.status is not ConnectStatus.HANDSHAKE_FAILED or context is not capture_context():
+            return first
+        # Refused at once (an alert, not a stall): a server whose key cannot sign for TLS 1.3 still hands
+        # over its certificate over TLS 1.2, and that certificate is what must be judged.
+        again = await handshake(address, self.target.port, sni, connect_timeout=timeout * 0.2,
+                                handshake_timeout=timeout * 0.2, context=tls12_capture_context())
+        return again if again.status is ConnectStatus.OK else first
 
-        async def capture() -> Handshake:
-            first = await handshake(address, self.target.port, sni, connect_timeout=timeout * 0.4,
-                                    handshake_timeout=timeout * 0.4, context=context)
-            if first.status is not ConnectStatus.HANDSHAKE_FAILED or context is not capture_context():
-                return first
-            # Refused at once (an alert, not a stall): a server whose key cannot sign for TLS 1.3 still hands
-            # over its certificate over TLS 1.2, and that certificate is what must be judged.
-            again = await handshake(address, self.target.port, sni, connect_timeout=timeout * 0.2,
-                                    handshake_timeout=timeout * 0.2, context=tls12_capture_context())
-            return again if again.status is ConnectStatus.OK else first
+    async def cert_requested(self, address: str) -> bool | None:
+        """Whether `address` asks for a client certificate: seen in the shared handshake when it completed,
+        else (a server that aborts a handshake without one) read off a clear-text TLS 1.2 flight."""
+        hs = await self.handshake(address, self.default_sni())
+        if hs.status is ConnectStatus.OK and hs.cert_requested is not None:
+            return hs.cert_requested
+        if hs.status not in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED):
+            return None
+        flight = await self.tls12_flight(address)
+        return flight.cert_requested if flight is not None and flight.outcome == "accepted" else None
 
-        return await self._memoised(("tls", address, sni), capture)
+    async def across_runs(self, key: str, make: Callable[[], Awaitable[T]], keep: Callable[[T], bool] = lambda _: True,
+                          ttl: float = SERVER_CONFIG_TTL_SECONDS) -> T:
+        """Work that holds beyond one run (a server's configuration, not its every answer): done once per
+        `key` per `ttl` seconds for all targets under this config; concurrent callers share one attempt.
+        Exceptions and results `keep` rejects are not cached. The key must name everything the answer
+        depends on (address, port, certificate), and `make` must not use this run's memo (the run may
+        end first)."""
+        cache = self.resources.across_runs_cache
+        cached = cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]  # stored by this method under the same key
+        in_flight = self.resources.in_flight
+        future = in_flight.get(key)
+        if future is None:
+            async def work() -> T:
+                try:
+                    value = await make()
+                    if keep(value):
+                        cache.put(key, value, ttl)
+                    return value
+                finally:
+                    in_flight.pop(key, None)
+
+            # A task of its own: one caller's run timing out must not cancel it for the others.
+            future = in_flight[key] = asyncio.ensure_future(work())
+            # Retrieved here too: when every caller timed out first, nobody else reads a failure.
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(future)
 
     async def tls12_flight(self, address: str) -> hello.Flight | None:
         """The server's clear-text first flight to a TLS 1.2 ClientHello offering every secure suite
@@ -214,7 +261,7 @@ class ProbeContext:
         """The handshakes (with the default SNI) that got a certificate, or DependencyError if none did."""
         addresses = await self.addresses()
         sni = self.default_sni()
-        handshakes = await asyncio.gather(*(self.handshake(a, sni) for a in addresses))
+        handshakes = await all_of([self.handshake(a, sni) for a in addresses])
         served = [h for h in handshakes if h.status is ConnectStatus.OK and h.chain_der]
         if not served:
             raise DependencyError("no address completed a TLS handshake; see the reachability check")
@@ -239,12 +286,13 @@ class ProbeContext:
         async def judge() -> Judgement:
             now = self.now()
             # The same chain judged in the same minute gets the same verdict, whichever target sent it.
-            digest = hashlib.sha256(b"".join(hs.chain_der[:MAX_SERVED])).hexdigest()
+            # Each certificate length-prefixed: [a, b] and [a + b] (one unparsable blob) must not share a key.
+            digest = hashlib.sha256(b"".join(len(d).to_bytes(4, "big") + d for d in hs.chain_der[:MAX_SERVED])).hexdigest()
             key = f"{digest}|{int(now.timestamp() // VERDICT_TTL_SECONDS)}"
             cached = self.resources.verdict_cache.get(key)
             if isinstance(cached, Judgement):
                 return cached
-            chain = [x509.load_der_x509_certificate(der) for der in hs.chain_der[:MAX_SERVED]]
+            chain = [load_der(der) for der in hs.chain_der[:MAX_SERVED]]
             judgement = await judge_served(chain, self.resources.trust, now, self.issuers_at,
                                            self.limits.max_aia_fetches)
             self.resources.verdict_cache.put(key, judgement, VERDICT_TTL_SECONDS)
@@ -254,15 +302,12 @@ class ProbeContext:
 
     async def default_handshake(self, address: str, served_leaf: bytes) -> Handshake:
         """What a client sending no SNI gets on `address`: probed once per address and served certificate
-        (for NO_SNI_TTL_SECONDS), not on every run; a timeout or connect failure is never kept."""
-        key = f"{address}|{self.target.port}|{hashlib.sha256(served_leaf).hexdigest()}"
-        cached = self.resources.no_sni_cache.get(key)
-        if isinstance(cached, Handshake):
-            return cached
-        found = await self.handshake(address, None)
-        if found.status in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED):
-            self.resources.no_sni_cache.put(key, found, NO_SNI_TTL_SECONDS)
-        return found
+        (for SERVER_CONFIG_TTL_SECONDS), not on every run; a timeout or connect failure is never kept."""
+        # The client certificate offered is part of the answer (a default vhost may demand one).
+        client = f"{self.target.client_cert}|{self.target.client_key}" if self.target.client_cert else ""
+        key = f"no-sni|{address}|{self.target.port}|{client}|{hashlib.sha256(served_leaf).hexdigest()}"
+        return await self.across_runs(key, lambda: self._capture(address, None),
+                                      keep=lambda hs: hs.status in (ConnectStatus.OK, ConnectStatus.HANDSHAKE_FAILED))
 
     def cancel_pending(self) -> None:
         for future in self._memo.values():

@@ -134,7 +134,8 @@ async def serve(daemon: Daemon, listen: str, web_config: WebConfig | None = None
     ssl_context = web_config.ssl_context() if web_config else None
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
-    log.info("listening", extra={"address": f"{host or '*'}:{port}", "tls": ssl_context is not None})
+    log.info("listening", extra={"address": f"{host or '*'}:{port}", "tls": ssl_context is not None,
+                                 "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0]})
     watcher = None
     if auto_reload_seconds and daemon.config_path:
         watcher = asyncio.get_running_loop().create_task(watch_config(daemon, auto_reload_seconds))

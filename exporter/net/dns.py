@@ -1,9 +1,12 @@
-"""DNS resolution through the configured resolvers (dnspython), with typed outcomes."""
+"""DNS resolution through the configured resolvers, with typed outcomes: A and AAAA through the lean
+stub in net/dnswire, dnspython for everything it does not handle."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import time
 from dataclasses import dataclass
 
 import dns.asyncresolver
@@ -11,6 +14,8 @@ import dns.exception
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
+
+from exporter.net import dnswire
 
 MAX_ADDRESSES_PER_FAMILY = 32
 
@@ -64,9 +69,53 @@ def make_resolver(nameservers: list[tuple[str, int]], timeout: float) -> dns.asy
     return resolver
 
 
+def _plain_servers(resolver: dns.asyncresolver.Resolver) -> list[tuple[str, int]] | None:
+    """The resolver's servers as (address, port) when all are plain DNS over UDP/TCP, else None."""
+    servers = []
+    for server in resolver.nameservers:
+        if isinstance(server, str):
+            servers.append((server, resolver.port))
+        elif type(server) is dns.nameserver.Do53Nameserver:
+            servers.append((server.address, server.port))
+        else:
+            return None  # DoH, DoT, DoQ: dnspython's
+    return servers
+
+
 async def _resolve_family(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str) -> FamilyAnswer:
+    servers = _plain_servers(resolver)
+    lifetime = resolver.lifetime or resolver.timeout
+    if servers:
+        start = time.monotonic()
+        try:
+            outcome = await dnswire.lookup(servers, host, rdtype, resolver.timeout, lifetime)
+        except dnswire.Unhandled:
+            # Not a plain answer: dnspython asks again and judges, within what is left of the lifetime (the
+            # stub may have waited on a silent server first).
+            lifetime = max(lifetime - (time.monotonic() - start), 0.05)
+        else:
+            return _from_outcome(outcome, host, rdtype)
+    return await _resolve_with_dnspython(resolver, host, rdtype, lifetime)
+
+
+def _from_outcome(outcome: dnswire.Outcome, host: str, rdtype: str) -> FamilyAnswer:
+    if outcome.kind == "answer":
+        return FamilyAnswer(rdtype, addresses=outcome.addresses[:MAX_ADDRESSES_PER_FAMILY],
+                            beyond_cap=outcome.addresses[MAX_ADDRESSES_PER_FAMILY:])
+    if outcome.kind == "nxdomain":
+        return FamilyAnswer(rdtype, error="nxdomain", message=f"{host} does not exist (NXDOMAIN)")
+    if outcome.kind == "no_answer":
+        return FamilyAnswer(rdtype, error="no_answer", message=f"no {rdtype} record")
+    if outcome.kind == "timeout":
+        return FamilyAnswer(rdtype, error="timeout", message=f"DNS query for {host} {rdtype} timed out")
+    return FamilyAnswer(rdtype, error="servfail",
+                        message=f"resolvers failed for {host}: {(outcome.detail or 'no answer')[:200]}")
+
+
+async def _resolve_with_dnspython(resolver: dns.asyncresolver.Resolver, host: str, rdtype: str,
+                                  lifetime: float | None = None) -> FamilyAnswer:
     try:
-        answer = await resolver.resolve(host, rdtype, search=False)
+        answer = await resolver.resolve(host, rdtype, search=False, lifetime=lifetime)
     except dns.resolver.NXDOMAIN:
         return FamilyAnswer(rdtype, error="nxdomain", message=f"{host} does not exist (NXDOMAIN)")
     except dns.resolver.NoAnswer:
@@ -86,9 +135,8 @@ async def _resolve_family(resolver: dns.asyncresolver.Resolver, host: str, rdtyp
 
 async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> Resolution:
     """A and AAAA in parallel; an IP literal resolves to itself."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    ip = _literal(host)
+    if ip is None:
         a, aaaa = await asyncio.gather(
             _resolve_family(resolver, host, "A"), _resolve_family(resolver, host, "AAAA")
         )
@@ -96,6 +144,15 @@ async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> 
     if ip.version == 4:
         return Resolution(host, FamilyAnswer("A", (str(ip),)), FamilyAnswer("AAAA"))
     return Resolution(host, FamilyAnswer("A"), FamilyAnswer("AAAA", (str(ip),)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` spells, or None for a name (asked on every run: parsed once per host)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _address_key(address: str) -> tuple[int, int]:

@@ -47,9 +47,38 @@ class Handshake:
     error: str | None = None
     connect_seconds: float = 0.0
     handshake_seconds: float = 0.0
+    # The server sent a CertificateRequest (TLS 1.2 or 1.3); None: not known (the handshake failed).
+    cert_requested: bool | None = None
 
 
 LEGACY_NAMES = ("TLSv1", "TLSv1.1")  # as ssl.SSLObject.version() names them
+
+
+_HANDSHAKE_RECORD, _CERTIFICATE_REQUEST = 22, 13  # TLS content type and handshake message type
+_REQUESTED_ATTR = "sslfault_cert_requested"
+
+
+def _note_certificate_request(conn: object, direction: str, version: int, content_type: int, msg_type: int,
+                              data: bytes) -> None:
+    """OpenSSL's message callback: marks the connection whose server asked for a client certificate.
+
+    It sees TLS 1.3's encrypted handshake messages after decryption, so one handshake tells what a
+    separate clear-text TLS 1.2 probe used to, for TLS 1.3-only servers too."""
+    if content_type == _HANDSHAKE_RECORD and msg_type == _CERTIFICATE_REQUEST and direction == "read" and conn is not None:
+        setattr(conn, _REQUESTED_ATTR, True)
+
+
+def _watch_certificate_requests(ctx: ssl.SSLContext) -> bool:
+    # The C-level setter passes raw integers; ssl.SSLContext's own wrapper would build three enums per
+    # TLS message. It is private (a debugging hook since 3.8): without it, the clear-text probe is used.
+    hook = getattr(_ssl._SSLContext, "_msg_callback", None)
+    if hook is None:
+        return False
+    hook.__set__(ctx, _note_certificate_request)
+    return True
+
+
+CERT_REQUEST_VISIBLE = _watch_certificate_requests(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
 def new_capture_context(client_cert: str | None = None, client_key: str | None = None,
@@ -70,6 +99,7 @@ def new_capture_context(client_cert: str | None = None, client_key: str | None =
         if maximum:
             ctx.maximum_version = getattr(ssl.TLSVersion, maximum.replace("TLSv1.", "TLSv1_"))
     ctx.set_alpn_protocols(["http/1.1"])
+    _watch_certificate_requests(ctx)
     if client_cert and client_key:
         ctx.load_cert_chain(client_cert, client_key)
     return ctx
@@ -108,7 +138,8 @@ async def _connect(address: str, port: int, timeout: float) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
-        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (address, port)), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: no task per connect
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
     except BaseException:
         sock.close()
         raise
@@ -142,15 +173,13 @@ async def handshake(
     writer = None
     status = ConnectStatus.HANDSHAKE_FAILED
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(handshake_timeout + 0.5):
+            _, writer = await asyncio.open_connection(
                 sock=sock,
                 ssl=context or capture_context(),
                 server_hostname=sni or "",
                 ssl_handshake_timeout=handshake_timeout,
-            ),
-            handshake_timeout + 0.5,
-        )
+            )
         ssl_object = writer.get_extra_info("ssl_object")
         cipher = ssl_object.cipher()
         return Handshake(
@@ -160,6 +189,7 @@ async def handshake(
             cipher=cipher[0] if cipher else None,
             connect_seconds=connected - start,
             handshake_seconds=time.monotonic() - connected,
+            cert_requested=getattr(ssl_object, _REQUESTED_ATTR, False) if CERT_REQUEST_VISIBLE else None,
         )
     except TimeoutError:
         error = f"TLS handshake did not complete within {handshake_timeout:g}s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import hashlib
 import warnings
 from collections.abc import Iterator
@@ -248,3 +249,26 @@ def crypto_findings(cert: x509.Certificate, role: str = "", address: str | None 
     if weak:
         findings.append(Finding(FaultId.CERT_WEAK_CRYPTO, f"{role}{describe(cert)}: {', '.join(weak)}", address))
     return findings
+
+
+# -- per certificate, once: a served certificate is the same bytes run after run (and, behind a load
+# balancer, target after target), so what follows from those bytes alone is kept for the next time.
+_SEEN_CERTIFICATES = 2048
+
+
+@functools.lru_cache(maxsize=_SEEN_CERTIFICATES)
+def load_der(der: bytes) -> x509.Certificate:
+    """The parsed certificate (ValueError when it cannot be parsed; failures are not kept)."""
+    return x509.load_der_x509_certificate(der)
+
+
+@functools.lru_cache(maxsize=_SEEN_CERTIFICATES)
+def summary_of(der: bytes) -> CertSummary:
+    return summarize(load_der(der))
+
+
+@functools.lru_cache(maxsize=_SEEN_CERTIFICATES)
+def crypto_findings_of(der: bytes, role: str = "") -> tuple[Finding, ...]:
+    """crypto_findings without an address (give it with dataclasses.replace)."""
+    return tuple(crypto_findings(load_der(der), role))
+

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from cryptography import x509
 
@@ -54,6 +55,9 @@ class Judgement:
     verdict: Verdict  # the final one (with fetched issuers when they helped)
     served: Verdict  # on the sent certificates alone
     completion: Completion | None = None  # None: nothing was missing, no fetch tried
+    # What checks derive from this verdict alone, kept with it: a judgement is cached and shared by every
+    # target that sends the same chain, and so is what follows from it (see the chain check).
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def incomplete(self) -> bool:

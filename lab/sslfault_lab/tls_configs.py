@@ -79,6 +79,9 @@ CASES: tuple[TlsCase, ...] = (
             faults=frozenset({"tls_weak_cipher"})),
     TlsCase("client-cert", "demands a client certificate", ("TLSv1_2", "TLSv1_3"), client_auth=True,
             faults=frozenset({"tls_client_cert_required"}), checks=CHECKS + WEB_CHECKS),
+    # The request travels encrypted in TLS 1.3: nothing in clear text shows it.
+    TlsCase("client-cert-tls13", "demands a client certificate, TLS 1.3 only", ("TLSv1_3", "TLSv1_3"),
+            client_auth=True, faults=frozenset({"tls_client_cert_required"}), checks=CHECKS + WEB_CHECKS),
 )
 
 

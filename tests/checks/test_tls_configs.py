@@ -66,16 +66,18 @@ def test_weak_configurations_name_what_is_weak(tlab: TlsConfigLab, name: str, fa
     assert text in faults[fault]["detail"], faults
 
 
-def test_client_certificate_demanded_and_none_configured(tlab: TlsConfigLab) -> None:
-    report = _report(tlab.config("client-cert"))
+@pytest.mark.parametrize("name", ["client-cert", "client-cert-tls13"])
+def test_client_certificate_demanded_and_none_configured(tlab: TlsConfigLab, name: str) -> None:
+    report = _report(tlab.config(name))
     assert set(_faults(report)) == {"tls_client_cert_required"}
     for check in ("http", "mixed_content"):
         assert (report["checks"][check]["status"], report["checks"][check]["error"]) == ("error", "client_cert"), \
             report["checks"][check]
 
 
-def test_client_certificate_configured(tlab: TlsConfigLab) -> None:
-    report = _report(tlab.config("client-cert", client_cert=tlab.client.cert_file, client_key=tlab.client.key_file))
+@pytest.mark.parametrize("name", ["client-cert", "client-cert-tls13"])
+def test_client_certificate_configured(tlab: TlsConfigLab, name: str) -> None:
+    report = _report(tlab.config(name, client_cert=tlab.client.cert_file, client_key=tlab.client.key_file))
     assert report["faults"] == [] or {f["id"] for f in report["faults"]} <= {"http_not_redirected"}, report["faults"]
     assert {report["checks"][c]["status"] for c in ("reachability", "tls", "chain", "http", "mixed_content")} \
         == {"ok"}, report["checks"]

@@ -22,11 +22,15 @@ def _series(text: str, prefix: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
-def test_serve_probes_the_lab_and_serves_metrics(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+def test_serve_probes_the_lab_and_serves_metrics(lab: Lab, tmp_path: Path, event_loop: str) -> None:
+    """Every lab verdict, on uvloop (the default) and on the standard library's loop."""
     config = lab_config_dict(lab, interval="1m", timeout="3s")
-    proc, base = start_exporter(config, tmp_path)
+    flags = ("--runtime.event-loop", "asyncio") if event_loop == "asyncio" else ()
+    proc, base = start_exporter(config, tmp_path, extra_args=flags)
     try:
         assert wait_for(lambda: http_get(f"{base}/-/healthy")[0] == 200, 15, "/-/healthy")
+        assert f"event_loop={event_loop}" in (tmp_path / "sslfault.log").read_text()
         wait_for(lambda: http_get(f"{base}/-/ready")[0] == 200, 30, "every target probed once (/-/ready)")
         status, text = http_get(f"{base}/metrics")
         assert status == 200

@@ -1,8 +1,10 @@
-"""Work shared across targets and runs: one chain verdict per chain and minute, one no-SNI probe per
-address and served certificate. Counted by wrapping the real functions (nothing is faked)."""
+"""Work shared across targets and runs: one chain verdict per chain and minute, one no-SNI probe and one
+set of legacy-TLS probes per address and served certificate, no second connection to learn whether a
+client certificate is asked. Counted by wrapping the real functions (nothing is faked)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -65,3 +67,64 @@ def test_no_sni_probe_once_per_address_and_certificate(lab: Lab, lab_config: Con
     # ...but only the first run asked the server for it.
     without_sni = [args for args in shakes if args[2] is None]
     assert len(without_sni) == len(sni_addresses := lab.scenarios["sni"].addresses), (without_sni, sni_addresses)
+
+
+def _spy_module(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[tuple[Any, ...]]:
+    calls: list[tuple[Any, ...]] = []
+    real = getattr(module, name)
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+def test_legacy_tls_probed_once_per_address_and_certificate(lab: Lab, lab_config: Config,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.checks import legacy_tls
+    from exporter.net import hello
+
+    hellos = _spy_module(monkeypatch, hello, "probe")
+    legacy_shakes = _spy_module(monkeypatch, legacy_tls, "handshake")
+    ok = next(t for t in lab_config.resolved_targets() if t.name == "ok")
+    targets = [ok.__class__(**{**ok.__dict__, "name": f"ok-{i}", "checks": ("dns", "reachability", "legacy_tls")})
+               for i in range(4)]
+
+    async def go() -> list[dict[str, Any]]:
+        resources = Resources(lab_config)
+        try:
+            first = await asyncio.gather(*(run_target(t, resources) for t in targets[:3]))  # at the same time
+            return [*first, await run_target(targets[3], resources)]  # and later
+        finally:
+            await resources.close()
+
+    runs = run_async(go())
+    assert all(r["legacy_tls"].status.value == "ok" for r in runs), [r["legacy_tls"] for r in runs]
+    assert len({r["legacy_tls"].outcome.result for r in runs}) == 1, "every target gets the same verdict"
+    addresses = len(lab.scenarios["ok"].addresses)
+    # One probe set per address: TLS 1.0 and 1.1 handshakes, the suite offers (at most six).
+    assert len(legacy_shakes) == 2 * addresses, legacy_shakes
+    assert 0 < len(hellos) <= 6 * addresses, hellos
+
+
+def test_a_completed_handshake_tells_whether_a_client_certificate_is_asked(lab: Lab, lab_config: Config,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.net import hello
+
+    hellos = _spy_module(monkeypatch, hello, "probe")
+    ok = next(t for t in lab_config.resolved_targets() if t.name == "ok")
+    target = ok.__class__(**{**ok.__dict__, "checks": ("dns", "reachability", "tls", "chain")})
+
+    async def go() -> dict[str, Any]:
+        resources = Resources(lab_config)
+        try:
+            return await run_target(target, resources)
+        finally:
+            await resources.close()
+
+    run = run_async(go())
+    assert run["reachability"].status.value == "ok" and not run["reachability"].outcome.findings
+    assert {a.client_cert_requested for a in run["reachability"].outcome.result.addresses} == {False}
+    assert hellos == [], "no second (clear-text TLS 1.2) connection for a server that completed the handshake"
