@@ -8,6 +8,7 @@ by MAX_DEPTH), and what is skipped is reported in notes rather than silently dro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -182,3 +183,46 @@ def upgrades_insecure_requests(policies: list[str]) -> bool:
                 if directive.strip().lower().split(" ", 1)[0] == "upgrade-insecure-requests":
                     return True
     return False
+
+
+# -- the title (the http check compares the titles of a page served over HTTP and HTTPS) ---------------
+
+_TITLE_START = re.compile(r"<title", re.I)
+_TITLE_END = re.compile(r"</title[\t\n\f\r />]", re.I)  # ends the text of a <title> (RCDATA)
+_TITLE_TRIES = 3  # </title> end tags tried before parsing the whole page (earlier ones may sit in comments)
+
+
+def _first_title(html: str, in_head: bool = False) -> tuple[bool, str | None]:
+    """Whether lexbor finds a <title> (with in_head: the first one, in <head>), and its text."""
+    text, _ = bounded_html(html)  # hostile nesting costs lexbor quadratic time
+    node = LexborHTMLParser(text).css_first("title")
+    if node is None or (in_head and (node.parent is None or node.parent.tag != "head")):
+        return False, None
+    return True, " ".join(node.text().split())
+
+
+def quick_title(html: str, max_chars: int) -> tuple[bool, str | None]:
+    """(True, the first <title>'s text or None) when known from the page's first max_chars characters,
+    else (False, None).
+
+    A parser builds the same tree from a page's start as from the whole page up to that point, and what
+    it puts in <head> stays there, first in the document: a <title> in <head> whose end tag is within the
+    start is the page's first title, its text complete. A title sits at the top of a page, and the rest
+    can be megabytes. (A <title> elsewhere, in <body> or <svg>, can grow or be dropped by what follows.)"""
+    if _TITLE_START.search(html) is None:
+        return True, None  # no <title> start tag anywhere: no title element
+    parsed = 0
+    for tries, end in enumerate(_TITLE_END.finditer(html)):
+        parsed += end.end()
+        if tries == _TITLE_TRIES or parsed > max_chars:
+            break
+        found, title = _first_title(html[:end.end()], in_head=True)
+        if found:
+            return True, title
+    return False, None
+
+
+def page_title(html: str) -> str | None:
+    """The text of the page's first <title> (whitespace collapsed), as lexbor finds it in the whole page."""
+    known, title = quick_title(html, len(html))
+    return title if known else _first_title(html)[1]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from exporter.checks._url import Url, resolve
-from exporter.checks._web import get
+from exporter.checks._web import get, page
 from exporter.errors import CannotJudge
 from exporter.models import ErrorKind
 from exporter.net.http import read_capped
@@ -69,17 +69,23 @@ def _origin(url: Url) -> tuple[str, str, int | None]:
 
 
 async def follow(ctx: ProbeContext, address: str, url: Url, timeout: float, *, max_bytes: int,
-                 anywhere: bool = False) -> Followed:
+                 anywhere: bool = False, shared: bool = False) -> Followed:
     """GET url and the redirects after it: on the target's own HTTPS origin (pinned to `address`), and
     with `anywhere` on other https: origins too (resolved by name); otherwise it stops at a redirect to
-    another origin. Stops at an http: target (returned as `insecure`, not fetched)."""
+    another origin. Stops at an http: target (returned as `insecure`, not fetched).
+
+    With `shared`, url is a page other checks read too: its first request is made once per run for all
+    of them (_web.page, which may take longer than `timeout`: the caller bounds its wait)."""
     target = ctx.target
     own = ("https", target.host.lower(), None if target.port == 443 else target.port)
     seen = {str(url)}
     for _ in range(MAX_REDIRECTS + 1):
         if _origin(url) == own:
             path = url.path + (f"?{url.query}" if url.query is not None else "")
-            resp = await get(ctx, "https", address, target.port, path, timeout=timeout, max_bytes=max_bytes)
+            if shared and len(seen) == 1:
+                resp = await page(ctx, "https", address, target.port, path, max_bytes=max_bytes)
+            else:
+                resp = await get(ctx, "https", address, target.port, path, timeout=timeout, max_bytes=max_bytes)
         else:
             resp = await _get_by_name(ctx, url, timeout, max_bytes)
         location = resp.headers.get("location")

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
-from selectolax.lexbor import LexborHTMLParser
 
-from exporter.checks._html_bounds import bounded_html
+from exporter.checks._html import page_title, quick_title
 from exporter.checks._url import Url, resolve
-from exporter.checks._web import get, tls_addresses
+from exporter.checks._web import PAGE_FETCH_SHARE, page, tls_addresses
 from exporter.checks.base import CheckPlugin, MetricSpec, NoSettings, Sample
 from exporter.errors import CannotJudge
 from exporter.models import CheckOutcome, ErrorKind, FaultId, Finding
@@ -30,7 +29,8 @@ if TYPE_CHECKING:
     from exporter.engine.context import ProbeContext
 
 COMPARE_MAX_BYTES = 256 * 1024  # enough for a title and a size; pages are not kept
-HTTP_SHARE = 0.6  # of the target's timeout, for each request
+QUICK_TITLE_CHARS = 8 * 1024  # parsed on the event loop for a title (at most ~1.3 ms); more goes to a thread
+HTTP_SHARE = PAGE_FETCH_SHARE  # of the target's timeout, for each request (the most a shared page may take)
 CONNECT_SHARE = 0.8  # of a plain-HTTP request's time, for the TCP connect: no connect by then = nothing listens
 _MAX_AGE = re.compile(r"""(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)""", re.I)
 
@@ -63,17 +63,26 @@ class HttpResult:
 def _title(resp: Response) -> str | None:
     if "html" not in resp.headers.get("content-type", "html"):
         return None
-    html, _ = bounded_html(resp.body.decode("utf-8", "replace"))  # hostile nesting costs lexbor quadratic time
-    node = LexborHTMLParser(html).css_first("title")
-    return " ".join(node.text().split()) if node is not None else None
+    return page_title(resp.body.decode("utf-8", "replace"))
+
+
+async def _title_of(resp: Response) -> str | None:
+    """The title: found in the page's first few KB on the loop (the usual case, microseconds), else in a
+    worker thread (the parse is linear, but a page is up to COMPARE_MAX_BYTES)."""
+    if "html" not in resp.headers.get("content-type", "html"):
+        return None
+    html = resp.body.decode("utf-8", "replace")
+    known, title = quick_title(html, QUICK_TITLE_CHARS)
+    return title if known else await asyncio.to_thread(page_title, html)
 
 
 async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: str) -> Probe:
     timeout = ctx.target.timeout * HTTP_SHARE
     try:
-        resp = await get(ctx, scheme, address, port, path, timeout=timeout,
-                         connect_timeout=timeout * CONNECT_SHARE if scheme == "http" else None,
-                         max_bytes=min(COMPARE_MAX_BYTES, ctx.limits.max_body_bytes))
+        # The HTTPS page is the one mixed_content scans: fetched once per run for both (see _web.page).
+        resp = await page(ctx, scheme, address, port, path,
+                          connect_timeout=timeout * CONNECT_SHARE if scheme == "http" else None,
+                          max_bytes=min(COMPARE_MAX_BYTES, ctx.limits.max_body_bytes))
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         # Over HTTPS any failure leaves nothing to judge. Over HTTP, a connection that cannot be made means
         # nothing serves HTTP there (not a fault); any later failure may hide a page served over HTTP.
@@ -81,7 +90,7 @@ async def _probe(ctx: ProbeContext, scheme: str, address: str, port: int, path: 
         error = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
         return Probe(address, path, scheme, None, error, conclusive=no_service)
     return Probe(address, path, scheme, resp.status, location=resp.headers.get("location"),
-                 hsts=resp.headers.get("strict-transport-security"), title=await asyncio.to_thread(_title, resp),
+                 hsts=resp.headers.get("strict-transport-security"), title=await _title_of(resp),
                  size=len(resp.body), truncated=resp.truncated)
 
 

@@ -213,8 +213,9 @@ async def _scan(ctx: ProbeContext, address: str, path: str) -> PageScan:
     target = ctx.target
     origin = Url("https", target.host.lower(), None if target.port == 443 else target.port)
     timeout = target.timeout * PAGE_SHARE
+    # The first request is the page the http check reads too: made once per run for both (_web.page).
     page = await asyncio.wait_for(follow(ctx, address, resolve(path, origin) or origin, timeout,
-                                         max_bytes=ctx.limits.max_body_bytes), timeout)
+                                         max_bytes=ctx.limits.max_body_bytes, shared=True), timeout)
     resp, page_url, shown = page.resp, page.url, str(page.url)
     if not 200 <= resp.status < 300:
         where = f" (redirects to {_clip(resp.headers['location'])})" if "location" in resp.headers else ""

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
@@ -312,3 +312,16 @@ class ProbeContext:
     def cancel_pending(self) -> None:
         for future in self._memo.values():
             future.cancel()
+
+    def shared(self, key: Any, make: Callable[[], T], work: Callable[[T], Coroutine[Any, Any, object]]) -> T:
+        """The object `make()` builds for `key`, once per run, with `work(object)` running as a task of the
+        run (cancelled with it): work that several checks read while it runs, e.g. a page each reads up to
+        its own cap (checks/_web.page)."""
+        entry = self._memo.get(key)
+        if entry is None:
+            made = make()
+            entry = self._memo[key] = asyncio.get_running_loop().create_future()
+            entry.set_result(made)
+            self._memo[(key, "work")] = asyncio.ensure_future(work(made))
+        result: T = entry.result()
+        return result

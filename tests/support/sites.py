@@ -33,6 +33,8 @@ class Site:
     def __init__(self, pages: dict[str, Page], context: ssl.SSLContext | None) -> None:
         self.pages, self.context = pages, context
         self.port = 0
+        self.connections = 0  # accepted (over TLS: handshakes completed), requests or not
+        self.requests: list[str] = []  # paths asked for, in order
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -53,9 +55,11 @@ class Site:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.connections += 1
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             path = head.split(b" ", 2)[1].decode().split("?")[0]
+            self.requests.append(path)
             page = self.pages.get(path, Page(b"not found", "text/plain", 404))
             await asyncio.sleep(page.delay)
             headers = "".join(f"{k}: {v}\r\n" for k, v in (("Content-Type", page.ctype), *page.headers))
