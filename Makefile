@@ -1,7 +1,7 @@
 .PHONY: demo test docs generate bench
 PYTHON ?= $(shell [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)
 # Side-by-side benchmark (issue 14); quick by default. The issue's table:
-#   make bench BENCH_ARGS='--sizes 1000,10000,50000 --throughput-targets 2000 --repeat 2 --idle --profile 2000'
+#   make bench BENCH_ARGS='--sizes 1000,10000,50000 --throughput-targets 2000 --repeat 2 --workers 1,2'
 BENCH_ARGS ?=
 demo:
 	scripts/demo.sh
