@@ -52,7 +52,7 @@ class Exposition:
     def __init__(self, store: ResultsStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+        self._cache: dict[str, tuple[TargetState, dict[str, bytes]]] = {}
         self._standard = _standard_registry()
         # A thread of its own: scrapes never queue behind checks' work in the default pool (page parsing).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
@@ -65,26 +65,35 @@ class Exposition:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def render(self) -> bytes:
-        """Everything /metrics serves: the exporter's families, then the process and Python ones."""
-        return self.render_exporter() + generate_latest(self._standard)
+        """Everything /metrics serves: the exporter's families, then the process and Python ones, joined
+        once (a large fleet's exposition is megabytes: every extra copy is one more at the peak)."""
+        return b"".join([*self._exporter_chunks(), generate_latest(self._standard)])
 
     def render_exporter(self) -> bytes:
         """The exporter's own families (what the FaultCollector says), per-target cached."""
+        return b"".join(self._exporter_chunks())
+
+    def _exporter_chunks(self) -> list[bytes]:
         with self._lock:  # scrapes run in worker threads; one renders at a time
             skeleton = _render(self.store, [], exporter_metrics=True)  # headers, and the exporter's own samples
-            samples: dict[str, list[str]] = {name: list(lines) for name, _, lines in skeleton}
-            fresh: dict[str, tuple[TargetState, dict[str, list[str]]]] = {}
+            samples: dict[str, list[bytes]] = {name: [_lines(lines)] for name, _, lines in skeleton}
+            fresh: dict[str, tuple[TargetState, dict[str, bytes]]] = {}
             for state in self.store.states():
                 cached = self._cache.get(state.target.name)
                 if cached is None or cached[0] is not state:
                     families = _render(self.store, [state], exporter_metrics=False)
-                    cached = (state, {name: lines for name, _, lines in families if lines})
+                    # Kept as one encoded chunk per family: a scrape joins bytes, nothing is re-encoded.
+                    cached = (state, {name: _lines(lines) for name, _, lines in families if lines})
                 fresh[state.target.name] = cached
-                for name, lines in cached[1].items():
-                    samples[name].extend(lines)
+                for name, chunk in cached[1].items():
+                    samples[name].append(chunk)
             self._cache = fresh
-            out: list[str] = []
+            out: list[bytes] = []
             for name, header, _ in skeleton:
-                out += header
+                out.append(_lines(header))
                 out += samples[name]
-            return ("\n".join(out) + "\n").encode()
+            return out
+
+
+def _lines(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode()

@@ -53,3 +53,24 @@ def test_a_killed_worker_fails_its_runs_and_comes_back(lab: Lab, lab_config: Con
                    for pid in pids)
 
     run_async(go())
+
+
+def test_a_reload_that_changes_trust_reaches_the_workers(lab: Lab, lab_config: Config) -> None:
+    """The workers build their own resources: new trust settings must reach them, or verdicts stay old."""
+    ok = next(t for t in lab_config.resolved_targets() if t.name == "ok")
+    ok = ok.__class__(**{**ok.__dict__, "checks": ("dns", "reachability", "tls", "chain")})
+    without_lab_root = Config.model_validate(lab_config.model_dump() | {"trust": {"use_system": True, "ca_files": []}})
+
+    async def go() -> None:
+        pool = WorkerPool(2, lab_config)
+        await pool.start()
+        try:
+            trusted = await pool.run_target(ok)
+            assert not trusted["chain"].outcome.findings, trusted["chain"]
+            pool.configure(without_lab_root)
+            untrusted = await pool.run_target(ok)
+            assert {f.fault for f in untrusted["chain"].outcome.findings} == {"cert_untrusted"}, untrusted["chain"]
+        finally:
+            await pool.close()
+
+    run_async(go())
