@@ -329,7 +329,23 @@ def _check_settings(t: BaseModel, d: BaseModel) -> tuple[tuple[str, BaseModel], 
             value = getattr(t, name)
             values[name] = getattr(d, name) if value is None and name in plugin.defaultable else value
         out.append((plugin.name, plugin.settings.model_validate(values)))
-    return tuple(out)
+    return _shared_settings(tuple(out))
+
+
+# Most targets of a large fleet have the same check settings (the defaults): one tuple of them serves
+# all, instead of a few KB of identical pydantic objects per target. Bounded: distinct settings are few.
+_SHARED_SETTINGS: dict[tuple[tuple[str, BaseModel], ...], tuple[tuple[str, BaseModel], ...]] = {}
+_SHARED_SETTINGS_MAX = 4096
+
+
+def _shared_settings(settings: tuple[tuple[str, BaseModel], ...]) -> tuple[tuple[str, BaseModel], ...]:
+    try:
+        hash(settings)
+    except TypeError:  # a setting holding a list or a dict: kept as it is
+        return settings
+    if len(_SHARED_SETTINGS) >= _SHARED_SETTINGS_MAX:
+        _SHARED_SETTINGS.clear()
+    return _SHARED_SETTINGS.setdefault(settings, settings)
 
 
 def resolve_target(t: Any, d: Any) -> Target:

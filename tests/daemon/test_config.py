@@ -168,3 +168,14 @@ def test_far_misses_get_no_suggestion() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("targets:\n  - host: a.example.com\n    colour: blue\n", "c.yaml")
     assert caught.value.errors == ["c.yaml:3: targets.0.colour: unknown key (not allowed here)"]
+
+
+def test_targets_with_the_same_check_settings_share_them() -> None:
+    """A large fleet must not hold a few KB of identical settings objects per target."""
+    from exporter.config import parse_config
+
+    config = parse_config("targets:\n  - host: a.example\n  - host: b.example\n"
+                          "  - host: c.example\n    expected_addresses: [192.0.2.1]\n")
+    a, b, c = config.resolved_targets()
+    assert a.settings is b.settings
+    assert c.settings is not a.settings and dict(c.settings)["dns"].expected_addresses == ("192.0.2.1",)
