@@ -32,7 +32,7 @@ class ErrorKind(enum.StrEnum):
     INTERNAL = "internal"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One occurrence of a catalog fault on a target (optionally on one address)."""
 
@@ -43,7 +43,7 @@ class Finding:
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckOutcome:
     """What a check returns: the faults it found and its typed, frozen result data."""
 
@@ -51,7 +51,7 @@ class CheckOutcome:
     result: Any = None  # a frozen dataclass specific to the check (DnsResult, TlsResult...)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """The store's record of one check run on one target."""
 

@@ -26,7 +26,7 @@ _METHOD = re.compile(r"^[A-Za-z0-9-]+$")
 LevelStatus = Literal["records", "empty", "nxdomain", "error"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaaRecord:
     flags: int
     tag: str
@@ -36,7 +36,7 @@ class CaaRecord:
         return f'{self.flags} {self.tag} "{self.value}"'
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Level:
     """The CAA answer at one name of the climb."""
 
@@ -47,7 +47,7 @@ class Level:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Selection:
     """The outcome of a climb: the relevant RRset, a failure, or nothing (unrestricted)."""
 
@@ -79,7 +79,7 @@ def select_relevant(levels: Sequence[Level]) -> Selection:
     return Selection()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IssueValue:
     issuer: str  # as written; "" authorises nobody
     params: tuple[tuple[str, str], ...]
@@ -109,7 +109,7 @@ def normalise_issuer(text: str) -> str:
     return text.strip().lower().removesuffix(".")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What the relevant RRset means for the configured CAs."""
 

@@ -57,7 +57,7 @@ def charset(resp: Response) -> str:
     return name if name in _CHARSETS else "utf-8"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Followed:
     resp: Response  # the last answer read
     url: Url  # the URL that gave it

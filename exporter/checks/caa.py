@@ -32,7 +32,7 @@ class CaaSettings(Settings):
     ca_identifiers: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaaNameResult:
     name: str  # as the certificate needs it (may be *.example.com)
     found_at: str | None = None  # where the relevant RRset was found; None: no CAA anywhere
@@ -45,7 +45,7 @@ class CaaNameResult:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaaResult:
     names: tuple[CaaNameResult, ...]
     # Some configured CA may issue for all names (sslfault_caa_issuance_allowed); None: no CA configured.

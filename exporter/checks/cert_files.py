@@ -32,7 +32,7 @@ class CertFileSettings(Settings):
     password_env: str | None = None  # ... or from an environment variable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CertFilesResult:
     certificates: tuple[CertSummary, ...]  # leaf first
 

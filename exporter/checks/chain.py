@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 _VALIDITY = (Problem.EXPIRED, Problem.NOT_YET_VALID)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressChain:
     address: str
     served: int  # how many certificates the server sent
@@ -40,7 +40,7 @@ class AddressChain:
     leaf_not_after: float | None = None  # the served leaf's, to tell when the chain runs out first
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChainResult:
     addresses: tuple[AddressChain, ...]
 

@@ -19,7 +19,7 @@ class DnsSettings(Settings):
     expected_addresses: tuple[IpAddress, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsResult:
     ipv4: tuple[str, ...]
     ipv6: tuple[str, ...]

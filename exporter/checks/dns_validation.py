@@ -50,7 +50,7 @@ class DnsValidationSettings(Settings):
     dns_validation: DnsValidationConfig | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerView:
     server: str  # the name server's name, or ip[:port] of a recursive resolver
     address: str
@@ -64,7 +64,7 @@ class ServerView:
         return f"{label}: {self.error or shown}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsValidationResult:
     record: str  # the name queried
     queried: str  # where the TXT lives (the record, or its CNAME target)

@@ -42,14 +42,14 @@ _PSL = PublicSuffixList(only_icann=True)
 _PART_SPLIT = re.compile(r"[-_0-9]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NameReview:
     name: str
     reasons: tuple[str, ...]  # empty: nothing the review is known to flag
     words: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DomainReviewResult:
     names: tuple[NameReview, ...]
 

@@ -55,7 +55,7 @@ class FileValidationSettings(Settings):
     file_validation: FileValidationConfig | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FetchView:
     scheme: str
     address: str
@@ -66,7 +66,7 @@ class FetchView:
     location: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileValidationResult:
     path: str
     fetches: tuple[FetchView, ...]

@@ -35,7 +35,7 @@ CONNECT_SHARE = 0.8  # of a plain-HTTP request's time, for the TCP connect: no c
 _MAX_AGE = re.compile(r"""(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)""", re.I)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Probe:
     address: str
     path: str
@@ -52,7 +52,7 @@ class Probe:
     conclusive: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HttpResult:
     probes: tuple[Probe, ...]
     http_status: int | None  # first path on the first address, for sslfault_http_status_code

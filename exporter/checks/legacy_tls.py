@@ -48,7 +48,7 @@ MAX_INSECURE_ROUNDS = 3  # insecure suites named per address (each found one is 
 DH_INSECURE, DH_WEAK = 1024, 2048
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressLegacy:
     address: str
     accepted: tuple[str, ...]  # e.g. ("TLS 1.0", "TLS 1.1")
@@ -59,7 +59,7 @@ class AddressLegacy:
     aead: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LegacyTlsResult:
     addresses: tuple[AddressLegacy, ...]
 

@@ -50,7 +50,7 @@ SHOWN_IN_DETAIL = 5
 MAX_LISTED = 50  # insecure URLs listed per kind in a finding and per page in the result; the metric counts all
 MAX_TEXT = 2048  # longest URL (or other page-controlled text) kept in findings and results
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resource:
     url: str  # the insecure URL as a browser would request it
     element: str  # what references it, e.g. "img src", "style.css @import"
@@ -60,7 +60,7 @@ class Resource:
     remedy: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotExamined:
     """A page or stylesheet that could not be read, so whatever it loads is unknown."""
 
@@ -70,7 +70,7 @@ class NotExamined:
     what: str = "stylesheet"  # or "favicon", "page"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PageScan:
     url: str
     address: str
@@ -85,7 +85,7 @@ class PageScan:
     incomplete: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MixedContentResult:
     pages: tuple[PageScan, ...]
     blockable: int  # distinct insecure URLs, for sslfault_mixed_content_resources
@@ -249,7 +249,7 @@ def _base_url(document: Document, page_url: Url) -> Url:
     return resolve(document.base_href, page_url) or page_url
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Sheet:
     url: Url
     text: str  # "" when the browser gets nothing from it either (404, a redirect elsewhere)

@@ -31,7 +31,7 @@ _FAULT_BY_STATUS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressReach:
     address: str
     status: str  # ConnectStatus value
@@ -40,7 +40,7 @@ class AddressReach:
     client_cert_requested: bool | None = None  # None: unknown (no handshake, no TLS 1.2 answer)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReachabilityResult:
     addresses: tuple[AddressReach, ...]
 

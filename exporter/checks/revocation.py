@@ -48,7 +48,7 @@ class RevocationError(InvalidResponse):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LeafStatus:
     addresses: tuple[str, ...]
     serial: str
@@ -58,7 +58,7 @@ class LeafStatus:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RevocationResult:
     leaves: tuple[LeafStatus, ...]
 

@@ -43,7 +43,7 @@ class TlsSettings(Settings):
     private_ca_max_lifetime_days: int | None = Field(default=None, ge=1, le=36500)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressTls:
     address: str
     version: str | None
@@ -52,7 +52,7 @@ class AddressTls:
     no_sni_subject: str | None  # what a client without SNI gets; None if not probed or failed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TlsResult:
     addresses: tuple[AddressTls, ...]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from exporter.models import CheckResult, CheckStatus
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeLogEntry:
     timestamp: float
     target: str

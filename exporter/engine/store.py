@@ -15,7 +15,7 @@ from exporter.engine.probelog import ProbeLog
 from exporter.models import CheckResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TargetState:
     target: Target
     results: Mapping[str, CheckResult] = field(default_factory=lambda: MappingProxyType({}))

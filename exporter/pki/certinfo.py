@@ -82,7 +82,7 @@ def signature_valid(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CertSummary:
     """Plain facts for metrics and reports (no live objects, so it serialises)."""
 
