@@ -65,10 +65,16 @@ async def _on_cleanup(app: web.Application) -> None:
     app[EXPOSITION].close()
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     # Off the event loop: a large fleet takes a while to render, and probes must keep their timing.
-    body = await request.app[EXPOSITION].render_async()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    parts = await request.app[EXPOSITION].render_parts_async()
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+    response.content_length = sum(len(part) for part in parts)
+    await response.prepare(request)
+    for part in parts:
+        await response.write(part)
+    await response.write_eof()
+    return response
 
 
 async def healthy(request: web.Request) -> web.Response:

@@ -52,7 +52,9 @@ class Exposition:
     def __init__(self, store: ResultsStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[TargetState, dict[str, bytes]]] = {}
+        # Per family, each target's encoded lines; per target, the state they were rendered from.
+        self._by_family: dict[str, dict[str, bytes]] = {}
+        self._seen: dict[str, tuple[TargetState, tuple[str, ...]]] = {}
         self._standard = _standard_registry()
         # A thread of its own: scrapes never queue behind checks' work in the default pool (page parsing).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
@@ -61,13 +63,22 @@ class Exposition:
         """render() off the event loop, in the exposition's own thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.render)
 
+    async def render_parts_async(self) -> list[bytes]:
+        """render_parts() off the event loop, in the exposition's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.render_parts)
+
+    def render_parts(self) -> list[bytes]:
+        """What render() joins, in order: a large fleet's /metrics is tens of MB, written out part by
+        part instead of copied once more into one buffer."""
+        return [*self._exporter_chunks(), generate_latest(self._standard)]
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def render(self) -> bytes:
         """Everything /metrics serves: the exporter's families, then the process and Python ones, joined
         once (a large fleet's exposition is megabytes: every extra copy is one more at the peak)."""
-        return b"".join([*self._exporter_chunks(), generate_latest(self._standard)])
+        return b"".join(self.render_parts())
 
     def render_exporter(self) -> bytes:
         """The exporter's own families (what the FaultCollector says), per-target cached."""
@@ -76,22 +87,31 @@ class Exposition:
     def _exporter_chunks(self) -> list[bytes]:
         with self._lock:  # scrapes run in worker threads; one renders at a time
             skeleton = _render(self.store, [], exporter_metrics=True)  # headers, and the exporter's own samples
-            samples: dict[str, list[bytes]] = {name: [_lines(lines)] for name, _, lines in skeleton}
-            fresh: dict[str, tuple[TargetState, dict[str, bytes]]] = {}
-            for state in self.store.states():
-                cached = self._cache.get(state.target.name)
-                if cached is None or cached[0] is not state:
-                    families = _render(self.store, [state], exporter_metrics=False)
-                    # Kept as one encoded chunk per family: a scrape joins bytes, nothing is re-encoded.
-                    cached = (state, {name: _lines(lines) for name, _, lines in families if lines})
-                fresh[state.target.name] = cached
-                for name, chunk in cached[1].items():
-                    samples[name].append(chunk)
-            self._cache = fresh
+            states = self.store.states()
+            for state in states:
+                name = state.target.name
+                seen = self._seen.get(name)
+                if seen is not None and seen[0] is state:
+                    continue  # unchanged since the last scrape: its chunks are in place
+                # Kept as one encoded chunk per family and target: a scrape joins bytes, nothing is
+                # re-encoded, and an unchanged fleet costs one identity check per target.
+                families = {family: _lines(lines) for family, _, lines in _render(self.store, [state], False) if lines}
+                for family in seen[1] if seen is not None else ():
+                    if family not in families:
+                        self._by_family[family].pop(name, None)
+                for family, chunk in families.items():
+                    self._by_family.setdefault(family, {})[name] = chunk
+                self._seen[name] = (state, tuple(families))
+            if len(self._seen) != len(states):  # targets removed since the last scrape
+                for name in set(self._seen) - {state.target.name for state in states}:
+                    for family in self._seen.pop(name)[1]:
+                        self._by_family[family].pop(name, None)
             out: list[bytes] = []
-            for name, header, _ in skeleton:
-                out.append(_lines(header))
-                out += samples[name]
+            for family, header, lines in skeleton:
+                out += (_lines(header), _lines(lines))
+                per_target = self._by_family.get(family)
+                if per_target:
+                    out.append(b"".join(per_target.values()))
             return out
 
 
