@@ -42,8 +42,9 @@ class Shard:
         if self.count < 1:
             raise ValueError(f"--shard.count must be at least 1, got {self.count}")
         if not 0 <= self.index < self.count:
+            hint = "; give --shard.count, the number of replicas, too" if self.count == 1 else ""
             raise ValueError(f"--shard.index must be from 0 to {self.count - 1} (--shard.count {self.count}), "
-                             f"got {self.index}")
+                             f"got {self.index}{hint}")
 
     def owns(self, name: str) -> bool:
         return self.count == 1 or owner(name, self.count) == self.index

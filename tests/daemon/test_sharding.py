@@ -90,7 +90,7 @@ def test_shard_bounds() -> None:
 @pytest.mark.parametrize(("flags", "message"), [
     (["--shard.count", "3"], "--shard.count 3 needs --shard.index or --shard.index-from-hostname"),
     (["--shard.count", "3", "--shard.index", "3"], "--shard.index must be from 0 to 2"),
-    (["--shard.index", "1"], "--shard.index must be from 0 to 0"),
+    (["--shard.index", "1"], "got 1; give --shard.count, the number of replicas, too"),
     (["--shard.count", "2", "--shard.index-from-hostname"], "host name 'web01' does not end in -<number>"),
     (["--shard.count", "2", "--shard.index", "0", "--shard.index-from-hostname"], "not allowed with argument"),
 ])
