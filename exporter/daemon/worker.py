@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pickle
 import signal
 import socket
 import sys
@@ -46,10 +47,13 @@ class _Runner:
         try:
             async with self.resources.use() as resources:
                 results = await run_target(target, resources)
-            message: tuple[str, int, Any] = ("results", run_id, results)
+            # Pickled on their own: a result that cannot be pickled fails this run, not the worker's
+            # answer (the parent would wait out timeout + grace), and one the parent cannot unpickle
+            # fails only this run there too.
+            message: tuple[str, int, Any] = ("results", run_id, pickle.dumps(results, pickle.HIGHEST_PROTOCOL))
         except Exception as exc:
-            log.exception("run failed in the probe worker")
-            message = ("failed", run_id, f"{type(exc).__name__}: {exc}")
+            log.exception("run failed in the probe worker", extra={"target": target.name})
+            message = ("failed", run_id, f"{type(exc).__name__}: {exc}"[:500])
         if not self.writer.is_closing():
             self.writer.write(encode(message))
 

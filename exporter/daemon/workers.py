@@ -116,7 +116,12 @@ class WorkerPool:
                     continue  # the parent stopped waiting for it
                 target, future = entry
                 if kind == "results":
-                    future.set_result(payload)
+                    try:
+                        future.set_result(pickle.loads(payload))
+                    except Exception as exc:  # noqa: BLE001 - a result that does not load fails its run only
+                        log.error("probe worker results could not be read", extra={
+                            "worker": worker.index, "target": target.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                        future.set_result(failed_run(target, f"probe worker results could not be read: {exc}"[:500]))
                 else:
                     future.set_result(failed_run(target, f"probe worker: {payload}"[:500]))
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, pickle.UnpicklingError) as exc:
