@@ -36,6 +36,8 @@ FRAME = struct.Struct("!I")
 MAX_FRAME = 64 * 1024 * 1024  # a results message is a few KiB; anything near this is a bug
 GRACE_SECONDS = 30.0  # beyond a target's own timeout before the parent stops waiting for a run
 RESTART_DELAY_SECONDS = 1.0
+MAX_RESTART_DELAY_SECONDS = 60.0  # a worker that keeps dying at once (a broken install) is retried this often
+STABLE_SECONDS = 60.0  # a worker that ran this long before dying is restarted after the first delay again
 READY_SECONDS = 60.0  # a worker imports the exporter and builds its resources (trust roots) first
 
 
@@ -71,6 +73,9 @@ class _Worker:
         self.writer: asyncio.StreamWriter | None = None
         self.pending: dict[int, tuple[Target, asyncio.Future[dict[str, CheckResult]]]] = {}
         self.reader_task: asyncio.Task[None] | None = None
+        self.restarter: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
+        self.started_at = 0.0
+        self.quick_deaths = 0  # restarts in a row of a worker that died soon after starting
 
 
 class WorkerPool:
@@ -88,11 +93,15 @@ class WorkerPool:
             await self._spawn(worker)
 
     async def _spawn(self, worker: _Worker) -> None:
+        worker.started_at = time.monotonic()
         parent, child = socket.socketpair()
         try:
             worker.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "exporter.daemon.worker", str(child.fileno()), *self._child_args,
                 pass_fds=(child.fileno(),))
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         reader, worker.writer = await asyncio.open_unix_connection(sock=parent)
@@ -129,19 +138,34 @@ class WorkerPool:
                 log.error("probe worker stopped answering, restarting it",
                           extra={"worker": worker.index, "error": f"{type(exc).__name__}: {exc}"[:300]})
         finally:
+            if worker.writer is not None:
+                worker.writer.close()  # from now on its targets fail at once, none is handed to it
             for target, future in worker.pending.values():
                 if not future.done():
                     future.set_result(failed_run(target, "the probe worker running this target exited"))
             worker.pending.clear()
             if not self._closing:
-                asyncio.get_running_loop().create_task(self._restart(worker))
+                worker.restarter = asyncio.get_running_loop().create_task(self._restart(worker))
 
     async def _restart(self, worker: _Worker) -> None:
         await self._stop_process(worker)
-        await asyncio.sleep(RESTART_DELAY_SECONDS)
-        if not self._closing:
+        while True:
+            # Doubling while it keeps dying soon after its start: a worker that cannot start must not
+            # be restarted (and logged) every second for ever.
+            quick = time.monotonic() - worker.started_at < STABLE_SECONDS
+            worker.quick_deaths = worker.quick_deaths + 1 if quick else 1
+            await asyncio.sleep(min(MAX_RESTART_DELAY_SECONDS, RESTART_DELAY_SECONDS * 2 ** (worker.quick_deaths - 1)))
+            if self.closed():
+                return
             self.restarts += 1
-            await self._spawn(worker)
+            try:
+                await self._spawn(worker)
+                return
+            except OSError as exc:  # out of file descriptors or processes: try again later, never give up
+                log.error("probe worker could not be started", extra={"worker": worker.index, "error": str(exc)[:300]})
+
+    def closed(self) -> bool:
+        return self._closing
 
     def configure(self, config: Config) -> None:
         """New resource settings (a reload changed the resolver, trust or limits): every worker rebuilds."""
@@ -192,6 +216,11 @@ class WorkerPool:
     async def close(self) -> None:
         self._closing = True
         for worker in self._workers:
+            if worker.restarter is not None and not worker.restarter.done():
+                # Before stopping the process: a restart half-way through would start one after.
+                worker.restarter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.restarter
             await self._stop_process(worker)
             if worker.reader_task is not None:
                 worker.reader_task.cancel()

@@ -108,4 +108,84 @@ def test_results_the_parent_cannot_unpickle_fail_that_run_only(monkeypatch: pyte
 
 def _reader_of(w: Any) -> asyncio.StreamReader:
     coro = w.reader_task.get_coro()
-    return coro.cr_frame.f_locals["reader"]
+    reader: asyncio.StreamReader = coro.cr_frame.f_locals["reader"]
+    return reader
+
+
+def test_a_worker_that_cannot_start_is_restarted_less_and_less_often(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker dying at start (here: a log level it rejects) is not restarted every second for ever:
+    the delay doubles, so the log is not flooded; its targets fail at once as could-not-judge."""
+    monkeypatch.setattr(workers, "RESTART_DELAY_SECONDS", 0.3)
+    target = _target()
+    started: list[float] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "probe worker started":
+                started.append(record.created)
+
+    async def go() -> None:
+        pool = WorkerPool(1, Config(), child_args=("no-such-level",))
+        await pool.start()
+        try:
+            async with asyncio.timeout(20):
+                while len(started) < 4:  # noqa: ASYNC110 - polled, the pool has no event for it
+                    await asyncio.sleep(0.05)
+            failed = await pool.run_target(target)
+            assert {(r.status, r.error_kind) for r in failed.values()} == {(CheckStatus.ERROR, ErrorKind.INTERNAL)}
+        finally:
+            await pool.close()
+
+    spy = Spy()
+    logging.getLogger("exporter.daemon.workers").addHandler(spy)
+    try:
+        with caplog.at_level(logging.INFO, logger="exporter.daemon.workers"):
+            run_async(go())
+    finally:
+        logging.getLogger("exporter.daemon.workers").removeHandler(spy)
+    gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+    # Each gap is the time to start and die (~0.8 s) plus the delay: 0.3, 0.6, 1.2 s.
+    assert len(gaps) >= 3 and gaps[2] - gaps[0] > 0.6, gaps
+
+
+def test_closing_while_a_worker_is_being_restarted_leaves_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM to serve right after a worker died: the restart in progress must not start a worker
+    after the pool closed (an orphan holding a socket until serve exits), nor leak descriptors."""
+    monkeypatch.setattr(workers, "RESTART_DELAY_SECONDS", 0.01)
+    import os
+    import signal
+
+    async def go() -> None:
+        fds_before = len(os.listdir("/proc/self/fd"))
+        pool = WorkerPool(1, Config())
+        await pool.start()
+        first = pool.pids()[0]
+        os.kill(first, signal.SIGKILL)
+        async with asyncio.timeout(10):
+            while not pool.restarts:  # noqa: ASYNC110 - the restart is now starting a new process
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)  # inside _spawn: process started, waiting for it to be ready
+        spawned = set(pool.pids()) - {first}
+        await pool.close()
+        children = _children()
+        assert not children, children
+        assert len(os.listdir("/proc/self/fd")) <= fds_before + 1, spawned
+
+    run_async(go())
+
+
+def _children() -> list[str]:
+    import os
+    me = str(os.getpid())
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[1] == me:
+                out.append(f"{pid} {fields[0]}")
+    return out
