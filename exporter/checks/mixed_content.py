@@ -41,6 +41,7 @@ UPGRADABLE_ROLES = {"image", "media"}  # Chromium auto-upgrades these; everythin
 # Shares of the target's timeout for the three sequential phases; together under 1 so the
 # check reaches a verdict before the runner's deadline.
 PAGE_SHARE, STYLESHEET_SHARE, PROBE_SHARE = 0.4, 0.2, 0.3
+INLINE_BYTES = 8 * 1024  # a page (and stylesheets) this small is scanned on the loop: a thread hop costs more
 PROBE_TIMEOUT = 3.0
 MAX_STYLESHEETS = 10
 MAX_ICONS = 3  # favicons named by one page whose redirects are followed
@@ -222,13 +223,18 @@ async def _scan(ctx: ProbeContext, address: str, path: str) -> PageScan:
         return PageScan(shown, address, resp.status, False, (), (), f"HTTPS answers {resp.status}{where}: nothing scanned")
     if "html" not in resp.headers.get("content-type", "text/html").lower():
         return PageScan(shown, address, resp.status, False, (), (), "not an HTML page")
-    # Parsing is linear and bounded (see _html); a worker thread keeps even that off the event loop.
-    document = await asyncio.to_thread(_parse_page, resp)
+    # Parsing is linear and bounded (see _html); a worker thread keeps a large page off the event loop,
+    # while a small one is parsed here: the hop to a thread costs more than the parse.
+    small = len(resp.body) <= INLINE_BYTES
+    document = _parse_page(resp) if small else await asyncio.to_thread(_parse_page, resp)
     policy = upgrades_insecure_requests([resp.headers.get("content-security-policy", ""), *document.csp_meta])
     base = _base_url(document, page_url)
     (sheets, redirected, unchecked, skipped), (icons, unread_icons) = await asyncio.gather(
         _stylesheets(ctx, address, document, base, page_url), _favicons(ctx, address, document, base, page_url))
-    insecure, cut = await asyncio.to_thread(_insecure, document, base, sheets, shown)
+    if small and sum(len(sheet.text) for sheet in sheets) <= INLINE_BYTES:
+        insecure, cut = _insecure(document, base, sheets, shown)
+    else:
+        insecure, cut = await asyncio.to_thread(_insecure, document, base, sheets, shown)
     insecure += redirected + icons
     incomplete = tuple([f"body cut at {len(resp.body)} bytes"] * resp.truncated + list(document.notes) + cut
                        + [f"{skipped} stylesheet(s) beyond the first {MAX_STYLESHEETS}"] * bool(skipped))
