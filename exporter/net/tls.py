@@ -78,7 +78,7 @@ def _watch_certificate_requests(ctx: ssl.SSLContext) -> bool:
     return True
 
 
-CERT_REQUEST_VISIBLE = _watch_certificate_requests(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+CERT_REQUEST_VISIBLE = hasattr(_ssl._SSLContext, "_msg_callback")
 
 
 def new_capture_context(client_cert: str | None = None, client_key: str | None = None,

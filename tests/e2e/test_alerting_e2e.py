@@ -39,6 +39,7 @@ import yaml
 from exporter.catalog.faults import FAULTS, FaultId
 from sslfault_lab.demo import FullLab, start_full_lab_on
 from sslfault_lab.lab import Lab, LabThread
+from tests.support.processes import stop_processes
 from tools import dashboards
 from tools.alerting import rules as model
 from tools.alerting.settings import load, policy
@@ -220,15 +221,7 @@ class Stack:
         self.wait_ready("prometheus", f"{self.prometheus_url}/-/ready")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_processes(self.procs.values())
         if self.webhook is not None:
             self.webhook.close()
         if self.full is not None:

@@ -32,7 +32,7 @@ import yaml
 
 from exporter.discovery.sharding import owner
 from sslfault_lab.lab import Lab
-from tests.support.processes import free_port, http_get, wait_for
+from tests.support.processes import free_port, http_get, stop_processes, wait_for
 from tools import dashboards
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,15 +189,7 @@ class Cluster:
         wait_for(ready, timeout, f"{name} at {url}")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_processes(self.procs.values())
         self.sd.close()
 
     def query(self, expr: str, server: str = "") -> list[dict[str, Any]]:

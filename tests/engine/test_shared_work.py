@@ -18,15 +18,7 @@ from tests.support.labs import run_async
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[Any, ...]]:
-    calls: list[tuple[Any, ...]] = []
-    real = getattr(context, name)
-
-    async def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(context, name, spy)
-    return calls
+    return _spy_module(monkeypatch, context, name)
 
 
 def test_one_chain_is_judged_once_across_targets(lab: Lab, lab_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:

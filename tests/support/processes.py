@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,8 +64,16 @@ def start_exporter(
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
+    stop_processes([proc])
+
+
+def stop_processes(procs: Iterable[subprocess.Popen[Any]]) -> None:
+    """SIGTERM to all first, then wait for each (killed after 5 s): they shut down side by side."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
