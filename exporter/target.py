@@ -53,15 +53,14 @@ class Target:
 
     @property
     def is_ip(self) -> bool:
-        return _is_ip(self.host)
+        return ip_literal(self.host) is not None
 
 
 @functools.lru_cache(maxsize=65536)
-def _is_ip(host: str) -> bool:
-    # Asked by every check of every run (the SNI to send): parsed once per host name.
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` spells, or None for a name. Asked on every run (the SNI to send, what to
+    resolve): parsed once per host."""
     try:
-        ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
-
+        return None

@@ -4,7 +4,6 @@ stub in net/dnswire, dnspython for everything it does not handle."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import dns.rdatatype
 import dns.resolver
 
 from exporter.net import dnswire
+from exporter.target import ip_literal
 
 MAX_ADDRESSES_PER_FAMILY = 32
 
@@ -135,7 +135,7 @@ async def _resolve_with_dnspython(resolver: dns.asyncresolver.Resolver, host: st
 
 async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> Resolution:
     """A and AAAA in parallel; an IP literal resolves to itself."""
-    ip = _literal(host)
+    ip = ip_literal(host)
     if ip is None:
         a, aaaa = await asyncio.gather(
             _resolve_family(resolver, host, "A"), _resolve_family(resolver, host, "AAAA")
@@ -144,15 +144,6 @@ async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> 
     if ip.version == 4:
         return Resolution(host, FamilyAnswer("A", (str(ip),)), FamilyAnswer("AAAA"))
     return Resolution(host, FamilyAnswer("A"), FamilyAnswer("AAAA", (str(ip),)))
-
-
-@functools.lru_cache(maxsize=65536)
-def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The IP address `host` spells, or None for a name (asked on every run: parsed once per host)."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 def _address_key(address: str) -> tuple[int, int]:
